@@ -1,0 +1,75 @@
+"""The ``snn-explorer`` command: no sub-command opens the GUI; sub-commands run the engine headless.
+
+Each sub-command lives in its own module in this package and exposes ``add_parser(subparsers)``
+(which registers it and sets ``func``). Modules listed in ``COMMANDS`` that are absent are not
+offered, so ``--help`` lists exactly what exists.
+"""
+
+from __future__ import annotations
+
+import argparse
+import importlib
+import importlib.util
+import logging
+import sys
+
+from engine import __version__
+from engine.errors import SnnError
+
+# (module name in app.cli, sub-command) in the order --help shows them
+COMMANDS = [
+    ("screenshot", "screenshot"),
+    ("data", "data"),
+    ("features", "features"),
+    ("train", "train"),
+    ("classify", "classify"),
+    ("dataset", "dataset"),
+    ("listen", "listen"),
+    ("record", "record"),
+    ("export", "export"),
+    ("bench", "bench"),
+]
+
+
+class _Parser(argparse.ArgumentParser):
+    """argparse that prints one line (not the usage block) on a bad option, exit code 2."""
+
+    def error(self, message):  # noqa: D401 - argparse API
+        self.exit(2, f"{self.prog}: error: {message}\n")
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = _Parser(
+        prog="snn-explorer",
+        description="Explore spiking neural networks on sound. With no command, opens the window.",
+    )
+    parser.add_argument("--version", action="version", version=f"snn-explorer {__version__}")
+    parser.add_argument("-v", "--verbose", action="store_true", help="log more detail")
+    sub = parser.add_subparsers(dest="command", metavar="COMMAND", parser_class=_Parser)
+    for module, _name in COMMANDS:
+        full = f"app.cli.{module}"
+        if importlib.util.find_spec(full) is None:
+            continue
+        importlib.import_module(full).add_parser(sub)
+    return parser
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = build_parser()
+    args = parser.parse_args(argv)
+    logging.basicConfig(
+        level=logging.INFO if args.verbose else logging.WARNING,
+        format="%(levelname)s %(name)s: %(message)s",
+    )
+    if args.command is None:
+        from app.main_window import run_gui
+
+        return run_gui()
+    try:
+        return int(args.func(args) or 0)
+    except SnnError as exc:
+        print(f"snn-explorer {args.command}: error: {exc}", file=sys.stderr)
+        return 1
+    except KeyboardInterrupt:
+        print(f"snn-explorer {args.command}: interrupted", file=sys.stderr)
+        return 130

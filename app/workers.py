@@ -1,0 +1,182 @@
+"""All threading lives here: an engine generator driven by a QObject worker on a QThread.
+
+The engine's long jobs (training, feature extraction, downloads) are plain generators that yield
+progress events (frozen dataclasses) and return a result; they receive a ``threading.Event`` and
+stop soon after it is set. ``start_worker`` runs one on its own QThread and delivers its events
+to the GUI thread through queued signals; the worker never touches a widget.
+
+``EventBuffer`` collects those events and hands them to a redraw callback from a QTimer (30 Hz
+by default) so plots redraw at a steady rate however fast events arrive; no ``processEvents()``.
+"""
+
+from __future__ import annotations
+
+import logging
+import threading
+import traceback
+from collections.abc import Callable, Generator
+
+from PySide6.QtCore import QObject, QThread, QTimer, Signal, Slot
+
+from engine.errors import SnnError
+
+log = logging.getLogger(__name__)
+
+JobFactory = Callable[[threading.Event], Generator]
+
+
+class GeneratorWorker(QObject):
+    """Runs ``factory(stop_event)`` to exhaustion on whatever thread it lives on.
+
+    Signals
+    -------
+    progress(object)
+        Each event the generator yields.
+    finished(object)
+        The generator's return value (``None`` if it returned nothing or was stopped).
+    failed(str)
+        A one-line message; the traceback goes to the log, not to the user.
+    """
+
+    progress = Signal(object)
+    finished = Signal(object)
+    failed = Signal(str)
+
+    def __init__(self, factory: JobFactory, stop_event: threading.Event):
+        super().__init__()
+        self._factory = factory
+        self._stop = stop_event
+
+    @Slot()
+    def run(self) -> None:
+        try:
+            gen = self._factory(self._stop)
+            result = None
+            while True:
+                try:
+                    event = next(gen)
+                except StopIteration as done:
+                    result = done.value
+                    break
+                self.progress.emit(event)
+        except SnnError as exc:
+            self.failed.emit(str(exc))
+        except Exception as exc:  # a bug or an unexpected library error: log it, show one line
+            log.error("worker failed:\n%s", traceback.format_exc())
+            self.failed.emit(f"{type(exc).__name__}: {exc}".splitlines()[0])
+        else:
+            self.finished.emit(result)
+
+
+class WorkerHandle(QObject):
+    """A running job: its thread, its worker and its stop event.
+
+    Signals mirror the worker's, delivered on the GUI thread; ``done`` fires after the thread
+    has quit, whichever way the job ended.
+    """
+
+    progress = Signal(object)
+    finished = Signal(object)
+    failed = Signal(str)
+    done = Signal()
+
+    def __init__(self, factory: JobFactory, parent: QObject | None = None):
+        super().__init__(parent)
+        self.stop_event = threading.Event()
+        self.thread = QThread()
+        self.thread.setObjectName("snn-explorer-worker")
+        self.worker = GeneratorWorker(factory, self.stop_event)
+        self.worker.moveToThread(self.thread)
+        self.thread.started.connect(self.worker.run)
+        self.worker.progress.connect(self.progress)
+        self.worker.finished.connect(self.finished)
+        self.worker.failed.connect(self.failed)
+        self.worker.finished.connect(self.thread.quit)
+        self.worker.failed.connect(self.thread.quit)
+        self.thread.finished.connect(self._on_thread_finished)
+        self._running = False
+
+    def start(self) -> None:
+        self._running = True
+        self.thread.start()
+
+    def is_running(self) -> bool:
+        return self._running
+
+    def request_stop(self) -> None:
+        """Ask the job to stop; it ends on its own shortly after (the engine checks the event)."""
+        self.stop_event.set()
+
+    def stop_and_wait(self, timeout_ms: int = 30000) -> bool:
+        """Stop the job and block until its thread has ended. True if it ended in time."""
+        self.stop_event.set()
+        if not self.thread.isRunning():
+            return True
+        ok = self.thread.wait(timeout_ms)
+        if ok:
+            self._on_thread_finished()
+        return ok
+
+    @Slot()
+    def _on_thread_finished(self) -> None:
+        if self._running:
+            self._running = False
+            self.done.emit()
+
+
+def start_worker(
+    factory: JobFactory,
+    parent: QObject | None = None,
+    on_progress: Callable[[object], None] | None = None,
+    on_finished: Callable[[object], None] | None = None,
+    on_failed: Callable[[str], None] | None = None,
+) -> WorkerHandle:
+    """Start ``factory(stop_event)`` on a new QThread and return its handle."""
+    handle = WorkerHandle(factory, parent)
+    if on_progress:
+        handle.progress.connect(on_progress)
+    if on_finished:
+        handle.finished.connect(on_finished)
+    if on_failed:
+        handle.failed.connect(on_failed)
+    handle.start()
+    return handle
+
+
+class EventBuffer(QObject):
+    """Buffers events and hands them, in order, to ``callback(events)`` from a timer.
+
+    Parameters
+    ----------
+    callback : callable
+        Called on the GUI thread with the list of events gathered since the last tick; not
+        called when there are none.
+    interval_ms : int
+        Redraw period (33 ms = 30 Hz).
+    """
+
+    def __init__(self, callback: Callable[[list], None], interval_ms: int = 33, parent=None):
+        super().__init__(parent)
+        self._callback = callback
+        self._events: list = []
+        self._timer = QTimer(self)
+        self._timer.setInterval(interval_ms)
+        self._timer.timeout.connect(self.flush)
+        self._timer.start()
+
+    @Slot(object)
+    def push(self, event: object) -> None:
+        self._events.append(event)
+
+    def pending(self) -> int:
+        return len(self._events)
+
+    @Slot()
+    def flush(self) -> None:
+        if self._events:
+            events, self._events = self._events, []
+            self._callback(events)
+
+    def stop(self) -> None:
+        self._timer.stop()
+        self.flush()

@@ -1,0 +1,1 @@
+"""Data files shipped with snn-explorer (installed as ``engine.resources``)."""

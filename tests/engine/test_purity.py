@@ -1,0 +1,33 @@
+"""The engine never imports Qt, pyqtgraph or app."""
+
+import pathlib
+import subprocess
+import sys
+
+ROOT = pathlib.Path(__file__).resolve().parents[2]
+
+
+def test_import_engine_loads_no_qt():
+    modules = sorted(p.stem for p in (ROOT / "engine").glob("*.py") if p.stem != "__init__")
+    code = (
+        "import importlib, sys\n"
+        f"for m in {modules!r}:\n"
+        "    importlib.import_module('engine.' + m)\n"
+        "bad = [m for m in sys.modules if m.split('.')[0] in ('PySide6', 'pyqtgraph', 'app', 'PyQt5', 'PyQt6')]\n"
+        "print(','.join(bad))\n"
+    )
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, cwd=ROOT)
+    assert out.returncode == 0, out.stderr
+    assert out.stdout.strip() == "", f"engine imported GUI modules: {out.stdout.strip()}"
+
+
+def test_engine_sources_do_not_name_qt():
+    offenders = []
+    for path in (ROOT / "engine").rglob("*.py"):
+        for line in path.read_text().splitlines():
+            s = line.strip()
+            if s.startswith(("import ", "from ")) and any(
+                s.split()[1].split(".")[0] == m for m in ("PySide6", "pyqtgraph", "app", "PyQt5")
+            ):
+                offenders.append(f"{path.name}: {s}")
+    assert not offenders, offenders
