@@ -17,8 +17,16 @@ from PySide6.QtWidgets import QFileDialog
 pg.setConfigOptions(antialias=True, background="w", foreground="k", imageAxisOrder="row-major")
 
 PALETTE = [
-    (31, 119, 180), (255, 127, 14), (44, 160, 44), (214, 39, 40), (148, 103, 189),
-    (140, 86, 75), (227, 119, 194), (127, 127, 127), (188, 189, 34), (23, 190, 207),
+    (31, 119, 180),
+    (255, 127, 14),
+    (44, 160, 44),
+    (214, 39, 40),
+    (148, 103, 189),
+    (140, 86, 75),
+    (227, 119, 194),
+    (127, 127, 127),
+    (188, 189, 34),
+    (23, 190, 207),
 ]
 
 
@@ -45,8 +53,11 @@ def add_export_menu(plot_item: pg.PlotItem, name: str = "plot") -> None:
     """Add "Save plot as PNG/SVG" and "Save data as CSV" to a PlotItem's context menu."""
     menu = plot_item.getViewBox().menu
     menu.addSeparator()
-    for label, suffix in (("Save plot as PNG...", "png"), ("Save plot as SVG...", "svg"),
-                          ("Save data as CSV...", "csv")):
+    for label, suffix in (
+        ("Save plot as PNG...", "png"),
+        ("Save plot as SVG...", "svg"),
+        ("Save data as CSV...", "csv"),
+    ):
         action = menu.addAction(label)
         action.triggered.connect(lambda _=False, s=suffix: _ask_and_export(plot_item, name, s))
 
@@ -91,9 +102,11 @@ def export_plot(target, path: str, width: int = 1200) -> str:
 
 def plot_data(plot_item) -> tuple[list[str], list[np.ndarray]]:
     """Names and columns of every curve and image in a PlotItem (or every PlotItem in a scene)."""
-    items = [plot_item] if isinstance(plot_item, pg.PlotItem) else [
-        i for i in plot_item.items() if isinstance(i, pg.PlotItem)
-    ]
+    items = (
+        [plot_item]
+        if isinstance(plot_item, pg.PlotItem)
+        else [i for i in plot_item.items() if isinstance(i, pg.PlotItem)]
+    )
     names, cols = [], []
     for p_index, pitem in enumerate(items):
         prefix = f"p{p_index}_" if len(items) > 1 else ""

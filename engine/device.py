@@ -35,7 +35,11 @@ def resolve_device(name: str = "auto"):
     try:
         dev = torch.device(name)
     except RuntimeError as exc:
-        raise ConfigError(f"device: {name!r} is not a device name (use auto, cpu or cuda[:N])") from exc
+        raise ConfigError(
+            f"device: {name!r} is not a device name (use auto, cpu or cuda[:N])"
+        ) from exc
     if dev.type == "cuda" and not torch.cuda.is_available():
-        raise ConfigError(f"device: {name!r} asked for CUDA but none is available here; use cpu or auto")
+        raise ConfigError(
+            f"device: {name!r} asked for CUDA but none is available here; use cpu or auto"
+        )
     return dev

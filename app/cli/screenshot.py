@@ -26,7 +26,9 @@ def _parse_size(text: str) -> tuple[int, int]:
             raise ValueError
         return w, h
     except ValueError:
-        raise SystemExit(f"snn-explorer screenshot: error: --size {text!r} must be WxH, e.g. 1280x820")
+        raise SystemExit(
+            f"snn-explorer screenshot: error: --size {text!r} must be WxH, e.g. 1280x820"
+        ) from None
 
 
 def run(args) -> int:
@@ -48,7 +50,7 @@ def run(args) -> int:
 
     from app.main_window import MainWindow, make_app
 
-    app = make_app()
+    _qapp = make_app()  # kept alive until the grab
     # a throw-away settings file: the screenshot shows defaults, not this user's last session
     tmp = tempfile.TemporaryDirectory()
     settings = QSettings(os.path.join(tmp.name, "settings.ini"), QSettings.Format.IniFormat)
