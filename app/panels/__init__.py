@@ -13,6 +13,7 @@ TABS = [
     ("neuron", "Neuron", "app.panels.neuron", "NeuronPanel"),
     ("encoding", "Encoding", "app.panels.encoding", "EncodingPanel"),
     ("data", "Data", "app.panels.data", "DataPanel"),
+    ("builder", "AudioSet builder", "app.panels.builder", "BuilderPanel"),
     ("training", "Training", "app.panels.training", "TrainingPanel"),
     ("live", "Live", "app.panels.live", "LivePanel"),
 ]
