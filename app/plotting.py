@@ -34,9 +34,14 @@ def color(i: int):
     return PALETTE[i % len(PALETTE)]
 
 
-def make_plot(title: str = "", x_label: str = "", y_label: str = "", parent=None) -> pg.PlotWidget:
-    """A PlotWidget with labels, a grid and export actions in its context menu."""
-    w = pg.PlotWidget(parent=parent)
+def make_plot(
+    title: str = "", x_label: str = "", y_label: str = "", parent=None, view_box=None
+) -> pg.PlotWidget:
+    """A PlotWidget with labels, a grid and export actions in its context menu.
+
+    ``view_box`` replaces the default ViewBox (e.g. one that lets the user draw on the plot).
+    """
+    w = pg.PlotWidget(parent=parent, viewBox=view_box)
     item = w.getPlotItem()
     if title:
         item.setTitle(title)
@@ -47,6 +52,26 @@ def make_plot(title: str = "", x_label: str = "", y_label: str = "", parent=None
     item.showGrid(x=True, y=True, alpha=0.2)
     add_export_menu(item, title or "plot")
     return w
+
+
+def make_image_plot(
+    title: str = "", x_label: str = "", y_label: str = "", parent=None, lock_aspect: bool = True
+) -> tuple[pg.PlotWidget, pg.ImageItem]:
+    """A plot holding one ImageItem (row 0 at the top, like a picture), exportable like any plot.
+
+    The image's CSV export writes its matrix, one row per line.
+    """
+    w = make_plot(title, x_label, y_label, parent)
+    item = w.getPlotItem()
+    item.showGrid(x=False, y=False)
+    item.getViewBox().invertY(True)
+    # a light grey surround shows where a mostly white image ends
+    item.getViewBox().setBackgroundColor((232, 232, 232))
+    if lock_aspect:
+        item.getViewBox().setAspectLocked(True)
+    image = pg.ImageItem(axisOrder="row-major")
+    item.addItem(image)
+    return w, image
 
 
 def add_export_menu(plot_item: pg.PlotItem, name: str = "plot") -> None:
@@ -140,3 +165,20 @@ def write_plot_csv(plot_item, path: str) -> str:
             writer.writerow(["" if i >= len(c) else f"{c[i]:.9g}" for c in cols])
     os.replace(tmp, path)
     return path
+
+
+def grey_lut(inverted: bool = False) -> np.ndarray:
+    """A 256-entry grey lookup table (black to white, or white to black when ``inverted``)."""
+    ramp = np.linspace(0, 255, 256).astype(np.ubyte)
+    if inverted:
+        ramp = ramp[::-1].copy()
+    return np.stack([ramp, ramp, ramp], axis=1)
+
+
+def spike_lut() -> np.ndarray:
+    """Lookup table for spike images shown with ``levels=(-1, 1)``: off-spike red, none white,
+    spike black."""
+    lut = np.full((3, 3), 255, dtype=np.ubyte)
+    lut[0] = (214, 39, 40)
+    lut[2] = (0, 0, 0)
+    return lut

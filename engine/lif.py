@@ -5,9 +5,24 @@ The update is the report's eq. 2-3, with snnTorch ``Leaky``'s exact ordering::
     R[t]   = H(U[t-1] - U_thr)                       (reset from the previous step, no gradient)
     U[t]   = beta * U[t-1] + I[t] - R[t] * U_thr      reset="subtract"
     U[t]   = beta * (1 - R[t]) * U[t-1] + I[t]       reset="zero"
+    U[t]   = beta * U[t-1] + I[t]                    reset="none"
     S[t]   = H(U[t] - U_thr)                          (surrogate gradient in the backward pass)
 
-with ``U[-1] = 0`` unless ``mem0`` is given. ``I`` is the input current (already weighted).
+with ``U[-1] = 0`` unless ``mem0`` is given. ``I`` is the input current (already weighted); one
+step is ``dt`` and ``beta = exp(-dt / tau)``; potentials are in units of the threshold's.
+
+``lif_multistep`` runs the whole sequence as one autograd node: the forward loop runs without
+building a graph, keeps only the membrane record (which it returns anyway: spikes and resets are
+recomputed from it) and the backward pass is the hand-written BPTT recursion::
+
+    d[t] = dL/dU[t] (direct) + dL/dS[t] * f'(U[t] - U_thr) + d[t+1] * dU[t+1]/dU[t]
+    dU[t+1]/dU[t] = beta                       ("subtract", "none"; the reset is detached)
+                  = beta * (1 - R[t+1])        ("zero")
+    dL/dI[t] = d[t],  dL/dbeta = sum_t d[t] * (1 - R[t] if "zero") * U[t-1]
+
+Forward spikes and membranes are bit-for-bit those of ``lif_multistep_reference`` (the plain
+per-step loop, autograd through every step) and of snnTorch ``Leaky``; gradients agree to float
+rounding (tests/engine/test_lif_fast.py).
 """
 
 from __future__ import annotations
@@ -15,12 +30,18 @@ from __future__ import annotations
 import torch
 
 from engine.errors import ConfigError
-from engine.surrogate import spike
+from engine.surrogate import check_name, default_slope, spike, surrogate_grad
 
 RESETS = ("subtract", "zero", "none")
 
 
-def lif_multistep(
+def _check(reset: str, surrogate: str) -> None:
+    if reset not in RESETS:
+        raise ConfigError(f"reset: {reset!r} is unknown; choose one of {', '.join(RESETS)}")
+    check_name(surrogate)
+
+
+def lif_multistep_reference(
     cur: torch.Tensor,
     beta: float | torch.Tensor = 0.9,
     threshold: float = 1.0,
@@ -29,21 +50,8 @@ def lif_multistep(
     slope: float | None = None,
     mem0: torch.Tensor | None = None,
 ) -> tuple[torch.Tensor, torch.Tensor]:
-    """Run a LIF population over all time steps.
-
-    Parameters
-    ----------
-    cur : tensor ``[T, B, ...]``
-        Input current at every step.
-    beta : float or tensor broadcastable to ``cur[0]``
-        Membrane decay per step, ``exp(-dt / tau)``.
-
-    Returns
-    -------
-    spikes, membrane : tensors ``[T, B, ...]``
-    """
-    if reset not in RESETS:
-        raise ConfigError(f"reset: {reset!r} is unknown; choose one of {', '.join(RESETS)}")
+    """The plain per-step loop (autograd records every step); the definition the fast op meets."""
+    _check(reset, surrogate)
     mem = torch.zeros_like(cur[0]) if mem0 is None else mem0
     spk_rec, mem_rec = [], []
     for t in range(cur.shape[0]):
@@ -57,3 +65,315 @@ def lif_multistep(
         spk_rec.append(spike(mem - threshold, surrogate, slope))
         mem_rec.append(mem)
     return torch.stack(spk_rec), torch.stack(mem_rec)
+
+
+def _numba_kernels():
+    """The Numba kernels module, or None when Numba is missing (the torch loop then runs)."""
+    try:
+        from engine import _lif_kernels
+    except ImportError:  # pragma: no cover - numba ships with librosa
+        return None
+    return _lif_kernels
+
+
+_RESET_ID = {"subtract": 0, "zero": 1, "none": 2}
+_SURROGATE_ID = {"arctan": 0, "sigmoid": 1, "fast_sigmoid": 2}
+
+
+def _state_shape(cur, static, beta, mem0):
+    shape = cur.shape if static else cur.shape[1:]
+    if mem0 is not None:
+        shape = torch.broadcast_shapes(shape, mem0.shape)
+    if isinstance(beta, torch.Tensor):
+        shape = torch.broadcast_shapes(shape, beta.shape)
+    return torch.Size(shape)
+
+
+def _use_numba(backend, cur, shape, static):
+    if backend == "torch":
+        return False
+    ok = (
+        cur.device.type == "cpu"
+        and cur.dtype in (torch.float32, torch.float64)
+        and shape == (cur.shape if static else cur.shape[1:])
+    )
+    if backend == "numba" and not ok:
+        raise ConfigError("lif backend 'numba' needs a float32/float64 CPU tensor")
+    return ok and _numba_kernels() is not None
+
+
+def _prev0(mem0, shape, dtype, device):
+    if mem0 is None:
+        return torch.zeros(shape, dtype=dtype, device=device)
+    return mem0.detach().to(dtype).expand(shape)
+
+
+def _forward_torch(cur, steps, static, beta, threshold, reset, mem0, shape):
+    """Membrane record and float spike record ``[T, *shape]`` (no graph), one torch op at a time.
+
+    Each step does the reference's operations in the reference's order, so results are identical
+    bit for bit: ``(beta * U) + I`` then ``- thr`` where the previous step spiked (subtracting
+    ``R * thr`` with ``R`` in {0, 1} is exact either way).
+    """
+    mem_rec = torch.empty((steps, *shape), dtype=cur.dtype, device=cur.device)
+    spk = torch.empty((steps, *shape), dtype=cur.dtype, device=cur.device)
+    prev = _prev0(mem0, shape, cur.dtype, cur.device)
+    r = (prev >= threshold).to(cur.dtype)
+    for t in range(steps):
+        out, c = mem_rec[t], (cur if static else cur[t])
+        torch.mul(prev, beta, out=out)
+        if reset == "zero":
+            out.mul_(1.0 - r)
+        out.add_(c)
+        if reset == "subtract":
+            out.sub_(r, alpha=threshold)
+        torch.ge(out, threshold, out=spk[t])
+        prev, r = out, spk[t]
+    return spk, mem_rec
+
+
+def _flat_beta(beta, shape, dtype):
+    n = shape.numel()
+    if isinstance(beta, torch.Tensor):
+        return beta.detach().to(dtype).expand(shape).contiguous().view(n)
+    return torch.full((n,), float(beta), dtype=dtype)
+
+
+def _forward_numba(cur, steps, static, beta, threshold, reset, mem0, shape):
+    k = _numba_kernels()
+    n = shape.numel()
+    np_dtype = {torch.float32: "float32", torch.float64: "float64"}[cur.dtype]
+    import numpy as np
+
+    c = cur.detach().contiguous().view(1 if static else steps, n)
+    mem_rec = torch.empty((steps, *shape), dtype=cur.dtype)
+    spk = torch.empty((steps, *shape), dtype=cur.dtype)
+    prev = _prev0(mem0, shape, cur.dtype, cur.device).contiguous().view(n)
+    k.lif_forward(
+        c.numpy(),
+        static,
+        _flat_beta(beta, shape, cur.dtype).numpy(),
+        np.dtype(np_dtype).type(threshold),
+        prev.numpy(),
+        _RESET_ID[reset],
+        mem_rec.view(steps, n).numpy(),
+        spk.view(steps, n).numpy(),
+    )
+    return spk, mem_rec
+
+
+def _backward_torch(ctx, mem_rec, g_spk, g_mem, beta_t, mem0):
+    beta, threshold, reset, surrogate, slope, steps, static, _ = ctx.cfg
+    b = beta_t.detach() if beta_t is not None else beta
+    # a[t] = dL/dU[t] from this step's own outputs; then d[t] = a[t] + c[t] * d[t+1] in place
+    if g_spk is not None:
+        d = surrogate_grad(surrogate, mem_rec - threshold, slope)
+        d.mul_(g_spk)
+        if g_mem is not None:
+            d.add_(g_mem)
+    else:
+        d = torch.empty_like(mem_rec).copy_(g_mem)
+    spk = mem_rec >= threshold if reset == "zero" else None
+    for t in range(steps - 2, -1, -1):
+        carry = d[t + 1] * b
+        if reset == "zero":
+            carry.masked_fill_(spk[t], 0.0)  # R[t+1] = S[t]
+        d[t].add_(carry)
+    prev0 = _prev0(mem0, mem_rec.shape[1:], mem_rec.dtype, mem_rec.device)
+    r0 = prev0 >= threshold
+    g_beta = None
+    if beta_t is not None and ctx.needs_input_grad[1]:
+        gb = d[1:] * mem_rec[:-1]
+        if reset == "zero":
+            gb.masked_fill_(spk[:-1], 0.0)
+        gb = gb.sum(0)
+        first = d[0] * prev0
+        if reset == "zero":
+            first.masked_fill_(r0, 0.0)
+        g_beta = gb.add_(first)
+    g_mem0 = None
+    if mem0 is not None and ctx.needs_input_grad[2]:
+        g_mem0 = d[0] * b
+        if reset == "zero":
+            g_mem0.masked_fill_(r0, 0.0)
+    g_cur = d.sum(0) if static else d
+    return g_cur, g_beta, g_mem0
+
+
+def _backward_numba(ctx, mem_rec, g_spk, g_mem, beta_t, mem0):
+    import numpy as np
+
+    beta, threshold, reset, surrogate, slope, steps, static, _ = ctx.cfg
+    k = _numba_kernels()
+    shape = mem_rec.shape[1:]
+    n = shape.numel()
+    dtype = mem_rec.dtype
+    dummy = torch.zeros((1, 1), dtype=dtype)
+    gs = dummy if g_spk is None else g_spk.to(dtype).contiguous().view(steps, n)
+    gm = dummy if g_mem is None else g_mem.to(dtype).contiguous().view(steps, n)
+    d_cur = torch.empty((1 if static else steps, n), dtype=dtype)
+    g_beta = torch.empty(n, dtype=dtype)
+    g_mem0 = torch.empty(n, dtype=dtype)
+    want_beta = beta_t is not None and ctx.needs_input_grad[1]
+    k.lif_backward(
+        mem_rec.view(steps, n).numpy(),
+        gs.numpy(),
+        gm.numpy(),
+        g_spk is not None,
+        g_mem is not None,
+        _flat_beta(beta_t if beta_t is not None else beta, shape, dtype).numpy(),
+        np.dtype(str(dtype).removeprefix("torch.")).type(threshold),
+        _prev0(mem0, shape, dtype, mem_rec.device).contiguous().view(n).numpy(),
+        _RESET_ID[reset],
+        _SURROGATE_ID[surrogate],
+        float(slope),
+        static,
+        want_beta,
+        d_cur.numpy(),
+        g_beta.numpy(),
+        g_mem0.numpy(),
+    )
+    g_cur = d_cur.view(shape) if static else d_cur.view(steps, *shape)
+    return g_cur, g_beta.view(shape) if want_beta else None, g_mem0.view(shape)
+
+
+class _LIFFunction(torch.autograd.Function):
+    """One autograd node for the whole sequence (see the module docstring for the recursion)."""
+
+    @staticmethod
+    def forward(ctx, cur, beta_t, mem0, beta, threshold, reset, surrogate, slope, steps, numba):
+        static = steps is not None
+        steps = steps if static else cur.shape[0]
+        b = beta_t if beta_t is not None else beta
+        shape = _state_shape(cur, static, b, mem0)
+        fwd = _forward_numba if numba else _forward_torch
+        spk, mem_rec = fwd(cur, steps, static, b, threshold, reset, mem0, shape)
+        ctx.set_materialize_grads(False)
+        ctx.save_for_backward(mem_rec, beta_t, mem0)
+        ctx.cfg = (beta, threshold, reset, surrogate, slope, steps, static, numba)
+        ctx.cur_meta = (cur.shape, cur.dtype)
+        return spk, mem_rec
+
+    @staticmethod
+    def backward(ctx, g_spk, g_mem):
+        mem_rec, beta_t, mem0 = ctx.saved_tensors
+        if g_spk is None and g_mem is None:
+            return (None,) * 10
+        bwd = _backward_numba if ctx.cfg[-1] else _backward_torch
+        g_cur, g_beta, g_mem0 = bwd(ctx, mem_rec, g_spk, g_mem, beta_t, mem0)
+        cur_shape, cur_dtype = ctx.cur_meta
+        if ctx.needs_input_grad[0]:
+            g_cur = g_cur.sum_to_size(cur_shape).to(cur_dtype)
+        else:
+            g_cur = None
+        if g_beta is not None:
+            g_beta = g_beta.sum_to_size(beta_t.shape).to(beta_t.dtype)
+        if mem0 is not None and ctx.needs_input_grad[2]:
+            g_mem0 = g_mem0.sum_to_size(mem0.shape).to(mem0.dtype)
+        else:
+            g_mem0 = None
+        return g_cur, g_beta, g_mem0, None, None, None, None, None, None, None
+
+
+def lif_sequence(
+    cur: torch.Tensor,
+    beta: float | torch.Tensor = 0.9,
+    threshold: float = 1.0,
+    reset: str = "subtract",
+    surrogate: str = "arctan",
+    slope: float | None = None,
+    mem0: torch.Tensor | None = None,
+    *,
+    steps: int | None = None,
+    backend: str = "auto",
+) -> tuple[torch.Tensor, torch.Tensor]:
+    """``lif_multistep`` with two extra knobs.
+
+    Parameters
+    ----------
+    steps : int, optional
+        When given, ``cur`` is ONE step's current ``[B, ...]`` applied at every one of ``steps``
+        steps (direct-current input): neither the current nor its gradient is expanded over time.
+    backend : {"auto", "numba", "torch"}
+        "numba" runs the time loop in a compiled kernel (CPU, float32/float64); "torch" one torch
+        operation per step (any device); "auto" picks Numba where it applies.
+    """
+    _check(reset, surrogate)
+    if backend not in ("auto", "numba", "torch"):
+        raise ConfigError(f"lif backend: {backend!r} is unknown; choose auto, numba or torch")
+    k = default_slope(surrogate) if slope is None else float(slope)
+    out_dtype = cur.dtype
+    if cur.dtype in (torch.float16, torch.bfloat16):
+        cur = cur.float()
+    static = steps is not None
+    n_steps = int(steps) if static else cur.shape[0]
+    beta_t = beta if isinstance(beta, torch.Tensor) else None
+    if beta_t is not None and beta_t.dtype != cur.dtype:
+        beta_t = beta_t.to(cur.dtype)
+    b = beta_t if beta_t is not None else float(beta)
+    shape = _state_shape(cur, static, b, mem0)
+    if n_steps == 0:
+        empty = cur.new_empty((0, *shape))
+        return empty.to(out_dtype), empty
+    numba = _use_numba(backend, cur, shape, static)
+    needs_grad = torch.is_grad_enabled() and (
+        cur.requires_grad
+        or (beta_t is not None and beta_t.requires_grad)
+        or (mem0 is not None and mem0.requires_grad)
+    )
+    if not needs_grad:
+        fwd = _forward_numba if numba else _forward_torch
+        with torch.no_grad():
+            spk, mem_rec = fwd(cur, n_steps, static, b, float(threshold), reset, mem0, shape)
+        return spk.to(out_dtype), mem_rec
+    spk, mem_rec = _LIFFunction.apply(
+        cur,
+        beta_t,
+        mem0,
+        0.0 if beta_t is not None else float(beta),
+        float(threshold),
+        reset,
+        surrogate,
+        k,
+        n_steps if static else None,
+        numba,
+    )
+    return spk.to(out_dtype), mem_rec
+
+
+def lif_multistep(
+    cur: torch.Tensor,
+    beta: float | torch.Tensor = 0.9,
+    threshold: float = 1.0,
+    reset: str = "subtract",
+    surrogate: str = "arctan",
+    slope: float | None = None,
+    mem0: torch.Tensor | None = None,
+) -> tuple[torch.Tensor, torch.Tensor]:
+    """Run a LIF population over all time steps (fused: one autograd node, BPTT by hand).
+
+    Parameters
+    ----------
+    cur : tensor ``[T, B, ...]``
+        Input current at every step.
+    beta : float or tensor broadcastable to ``cur[0]``
+        Membrane decay per step, ``exp(-dt / tau)``; a tensor that requires grad gets one.
+    threshold : float
+        Firing threshold ``U_thr``.
+    reset : {"subtract", "zero", "none"}
+    surrogate : name in ``engine.surrogate.SURROGATES``
+        Derivative used for ``dS/dU`` in the backward pass; ``slope`` its steepness (None =
+        the surrogate's default).
+    mem0 : tensor broadcastable to ``cur[0]``, optional
+        Membrane before the first step (zero when None).
+
+    Returns
+    -------
+    spikes, membrane : tensors ``[T, B, ...]``
+        Spikes are 0/1 in ``cur``'s dtype. Half-precision currents (bf16/fp16 autocast) are
+        integrated in float32 and the membrane is returned in float32: an 8-bit mantissa cannot
+        hold a membrane summed over many steps.
+
+    See ``lif_sequence`` for a time-constant current and the choice of backend.
+    """
+    return lif_sequence(cur, beta, threshold, reset, surrogate, slope, mem0)

@@ -1,0 +1,194 @@
+"""``snn-explorer train``: train a model headless, with a text progress bar on stderr.
+
+Drives :func:`engine.training.train` (the same generator the Training tab runs). Ctrl-C asks the
+run to stop: it writes a checkpoint and ends; ``--resume`` continues it. A second Ctrl-C aborts.
+"""
+
+from __future__ import annotations
+
+import math
+import signal
+import sys
+import threading
+import time
+from pathlib import Path
+
+OVERRIDES = (
+    "data",
+    "model",
+    "steps",
+    "epochs",
+    "encoder",
+    "surrogate",
+    "loss",
+    "lr",
+    "batch",
+    "device",
+    "seed",
+    "limit",
+    "patience",
+)
+
+
+def add_parser(sub) -> None:
+    from engine.config import ENCODERS, LOSSES
+    from engine.models import MODELS
+    from engine.surrogate import SURROGATES
+
+    p = sub.add_parser(
+        "train",
+        help="train a model on a data set; writes a run folder",
+        description="Train a spiking or conventional model and write RUN_DIR (config.toml, "
+        "checkpoint.pt, best.pt, metrics.json, events.jsonl, log.txt). Options given here "
+        "override the --config file.",
+    )
+    p.add_argument("--data", help="data set spec, e.g. fsdd:../shared/data/fsdd/recordings")
+    p.add_argument("--model", choices=MODELS, metavar="NAME", help=f"one of {', '.join(MODELS)}")
+    p.add_argument("--out", required=True, metavar="RUN_DIR", help="run folder to write")
+    p.add_argument("--config", metavar="FILE.toml", help="run configuration (TOML)")
+    p.add_argument("--steps", type=int, metavar="T", help="time steps (spiking models)")
+    p.add_argument("--epochs", type=int, metavar="N")
+    p.add_argument("--encoder", choices=ENCODERS)
+    p.add_argument("--surrogate", choices=SURROGATES)
+    p.add_argument("--loss", choices=LOSSES)
+    p.add_argument("--lr", type=float)
+    p.add_argument("--batch", type=int)
+    p.add_argument("--device", help="auto, cpu, cuda or cuda:N")
+    p.add_argument("--seed", type=int)
+    p.add_argument("--limit", type=int, metavar="N", help="use a random slice of about N examples")
+    p.add_argument("--patience", type=int, metavar="N", help="early stop after N flat epochs")
+    p.add_argument("--resume", action="store_true", help="continue the run in RUN_DIR")
+    p.add_argument("--quiet", action="store_true", help="no progress bar, only the summary")
+    p.set_defaults(func=run)
+
+
+def _config(args):
+    from engine.config import RunConfig, load_config
+    from engine.errors import ConfigError
+
+    out = Path(args.out)
+    if args.config:
+        cfg = load_config(args.config)
+    elif args.resume and (out / "config.toml").exists():
+        cfg = load_config(out / "config.toml")
+    else:
+        cfg = RunConfig()
+    cfg = cfg.replace(**{k: getattr(args, k) for k in OVERRIDES})
+    if not args.resume and not cfg.data:
+        raise ConfigError("--data is required (or a --config file with data = ...)")
+    return cfg
+
+
+class _Bar:
+    """One-line progress bar on a terminal; one line per epoch otherwise."""
+
+    def __init__(self, quiet: bool):
+        self.quiet = quiet
+        self.tty = sys.stderr.isatty()
+        self.t0 = time.perf_counter()
+        self.last = 0.0
+
+    def step(self, ev, epochs: int) -> None:
+        if self.quiet or not self.tty:
+            return
+        now = time.perf_counter()
+        if now - self.last < 0.1 and ev.step != ev.steps_per_epoch:
+            return
+        self.last = now
+        frac = ev.step / ev.steps_per_epoch
+        width = 24
+        bar = "#" * int(frac * width) + "." * (width - int(frac * width))
+        done = (ev.epoch - 1 + frac) / max(epochs, 1)
+        elapsed = now - self.t0
+        eta = elapsed / done * (1 - done) if done > 0 else math.nan
+        sys.stderr.write(
+            f"\repoch {ev.epoch}/{epochs} [{bar}] {ev.step}/{ev.steps_per_epoch} "
+            f"loss {ev.loss:.3f} acc {ev.accuracy:.2f} {ev.samples_per_s:.0f}/s "
+            f"ETA {_clock(eta)}  "
+        )
+        sys.stderr.flush()
+
+    def line(self, text: str) -> None:
+        if self.quiet:
+            return
+        if self.tty:
+            sys.stderr.write("\r\033[K")
+        sys.stderr.write(text + "\n")
+        sys.stderr.flush()
+
+
+def _clock(s: float) -> str:
+    if not math.isfinite(s):
+        return "--:--"
+    s = int(s)
+    return f"{s // 3600}:{s % 3600 // 60:02d}:{s % 60:02d}" if s >= 3600 else f"{s // 60}:{s % 60:02d}"
+
+
+def run(args) -> int:
+    from engine.train_events import (
+        Checkpointed,
+        EpochEnd,
+        Preparing,
+        RunFinished,
+        RunStarted,
+        StepEnd,
+    )
+    from engine.training import train
+
+    cfg = _config(args)
+    stop = threading.Event()
+    bar = _Bar(args.quiet)
+
+    def on_sigint(_sig, _frame):
+        if stop.is_set():
+            raise KeyboardInterrupt
+        stop.set()
+        bar.line("stopping after this batch (checkpoint kept); Ctrl-C again to abort")
+
+    previous = signal.signal(signal.SIGINT, on_sigint)
+    epochs = cfg.epochs
+    result = None
+    try:
+        gen = train(cfg, args.out, resume=args.resume, stop=stop)
+        while True:
+            try:
+                ev = next(gen)
+            except StopIteration as done:
+                result = done.value
+                break
+            if isinstance(ev, StepEnd):
+                bar.step(ev, epochs)
+            elif isinstance(ev, Preparing) and ev.total:
+                if ev.done in (0, ev.total):
+                    bar.line(f"{ev.message}: {ev.done}/{ev.total}")
+            elif isinstance(ev, RunStarted):
+                epochs = ev.epochs
+                bar.line(
+                    f"{'resuming' if ev.resumed else 'training'} {ev.model} "
+                    f"({ev.n_params:,} parameters) on {ev.device}: {ev.n_train} train, "
+                    f"{ev.n_val} val, {ev.n_test} test examples, {ev.epochs} epochs"
+                )
+            elif isinstance(ev, EpochEnd):
+                bar.line(
+                    f"epoch {ev.epoch}/{ev.epochs}: loss {ev.train_loss:.4f} acc "
+                    f"{ev.train_acc:.4f} | val loss {ev.val_loss:.4f} acc {ev.val_acc:.4f}"
+                    f"{' *' if ev.is_best else ''} | {ev.epoch_time_s:.1f} s"
+                )
+            elif isinstance(ev, Checkpointed) and ev.reason == "stop":
+                bar.line(f"checkpoint written: {ev.path} (resume with --resume)")
+            elif isinstance(ev, RunFinished):
+                _summary(ev)
+    finally:
+        signal.signal(signal.SIGINT, previous)
+    return 0 if result is not None and result.status != "stopped" else 130
+
+
+def _summary(ev) -> None:
+    if math.isnan(ev.test_acc):
+        print(f"{ev.status}: {ev.epochs_done} epochs, run folder {ev.run_dir}")
+        return
+    print(
+        f"{ev.status}: {ev.epochs_done} epochs in {ev.total_time_s:.1f} s; best val acc "
+        f"{ev.best_val_acc:.4f} (epoch {ev.best_epoch}); test acc {ev.test_acc:.4f}; "
+        f"run folder {ev.run_dir}"
+    )

@@ -1,0 +1,187 @@
+"""A private PulseAudio daemon with a null sink and a virtual microphone, for live-audio tests.
+
+Loaded by ``tests/app/conftest.py`` and ``tests/engine/conftest.py`` (``--import-mode=importlib``
+gives conftests no shared package, so both load this file by path under one module name and
+re-export ``pulse_server``). One daemon serves the whole test session; it is stopped, with the
+``pacat`` that keeps its sink awake, by PID when the session ends.
+
+Audio played into the sink ``vsink`` (``PulseServer.play(path)``) comes back through
+``sounddevice.InputStream`` on the default input device: the source ``vmic`` remaps the sink's
+monitor to one channel (recipe in ../shared/docs/recipes.md).
+"""
+
+from __future__ import annotations
+
+import os
+import shutil
+import signal
+import subprocess
+import tempfile
+import time
+from dataclasses import dataclass, field
+
+import pytest
+
+SINK = "vsink"
+SOURCE = "vmic"
+RATE = 44100
+
+_CONFIG = f"""\
+load-module module-native-protocol-unix auth-anonymous=1
+load-module module-null-sink sink_name={SINK} rate={RATE} channels=2
+load-module module-remap-source source_name={SOURCE} master={SINK}.monitor channels=1
+set-default-sink {SINK}
+set-default-source {SOURCE}
+"""
+
+# pytest's config stash: one daemon per session whichever conftest asks first
+_STASH_KEY = pytest.StashKey["PulseServer"]()
+
+
+@dataclass
+class PulseServer:
+    """A running private daemon: where it listens, its PIDs and the client environment."""
+
+    runtime_dir: str
+    daemon: subprocess.Popen
+    keep_awake: subprocess.Popen | None = None
+    sink: str = SINK
+    source: str = SOURCE
+    env: dict = field(default_factory=dict)
+    _saved_env: dict = field(default_factory=dict)
+
+    @property
+    def server(self) -> str:
+        return f"unix:{os.path.join(self.runtime_dir, 'pulse', 'native')}"
+
+    def play(self, path: str, *, wait: bool = True, volume: int | None = None):
+        """Play an audio file into the sink with ``paplay``; returns the process when not waiting."""
+        cmd = ["paplay", "-d", self.sink]
+        if volume is not None:
+            cmd += [f"--volume={volume}"]
+        proc = subprocess.Popen(
+            cmd + [str(path)], env=self.env, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE
+        )
+        if wait:
+            _, err = proc.communicate(timeout=60)
+            if proc.returncode:
+                raise RuntimeError(f"paplay {path} failed: {err.decode(errors='replace')}")
+        return proc
+
+    def stop(self) -> None:
+        for proc in (self.keep_awake, self.daemon):
+            if proc is not None and proc.poll() is None:
+                os.kill(proc.pid, signal.SIGTERM)
+                try:
+                    proc.wait(timeout=5)
+                except subprocess.TimeoutExpired:
+                    os.kill(proc.pid, signal.SIGKILL)
+                    proc.wait(timeout=5)
+        for key, value in self._saved_env.items():
+            if value is None:
+                os.environ.pop(key, None)
+            else:
+                os.environ[key] = value
+        _reinit_portaudio()
+        shutil.rmtree(self.runtime_dir, ignore_errors=True)
+
+
+def _reinit_portaudio() -> None:
+    """PortAudio reads the device list once: re-read it after the daemon starts or stops."""
+    try:
+        import sounddevice as sd
+    except OSError:  # no PortAudio library: nothing to refresh
+        return
+    sd._terminate()
+    sd._initialize()
+
+
+def _wait_for(env: dict, seconds: float) -> bool:
+    deadline = time.monotonic() + seconds
+    while time.monotonic() < deadline:
+        ok = subprocess.run(["pactl", "info"], env=env, capture_output=True, timeout=10)
+        if ok.returncode == 0:
+            return True
+        time.sleep(0.05)
+    return False
+
+
+def start_pulse() -> PulseServer:
+    """Start the daemon, point this process's PulseAudio clients at it, refresh PortAudio."""
+    missing = [t for t in ("pulseaudio", "pactl", "paplay", "pacat") if shutil.which(t) is None]
+    if missing:
+        pytest.skip(
+            f"{', '.join(missing)} not installed (apt-get install pulseaudio pulseaudio-utils)"
+        )
+    runtime = tempfile.mkdtemp(prefix="snn-pulse-")
+    os.chmod(runtime, 0o700)
+    conf = os.path.join(runtime, "daemon.pa")
+    with open(conf, "w") as fh:
+        fh.write(_CONFIG)
+    client_conf = os.path.join(runtime, "client.conf")
+    with open(client_conf, "w") as fh:
+        fh.write("autospawn = no\n")  # never let a client start the user's own daemon
+    env = dict(os.environ)
+    env.update(
+        XDG_RUNTIME_DIR=runtime,
+        HOME=runtime,  # the daemon writes its cookie and state under HOME
+        PULSE_SERVER=f"unix:{os.path.join(runtime, 'pulse', 'native')}",
+        PULSE_CLIENTCONFIG=client_conf,
+    )
+    daemon = subprocess.Popen(
+        [
+            "pulseaudio",
+            "-n",
+            "-F",
+            conf,
+            "--daemonize=no",
+            "--exit-idle-time=-1",
+            "--use-pid-file=no",
+            "--disallow-exit",
+        ],
+        env=env,
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.PIPE,
+    )
+    server = PulseServer(runtime_dir=runtime, daemon=daemon, env=env)
+    if not _wait_for(env, 10.0):
+        err = b""
+        if daemon.poll() is not None:
+            err = daemon.stderr.read() if daemon.stderr else b""
+        server.stop()
+        pytest.skip(f"PulseAudio did not start: {err.decode(errors='replace').strip()[-300:]}")
+    # keep the sink running: an idle sink's monitor delivers its first block only after ~2 s
+    server.keep_awake = subprocess.Popen(
+        [
+            "pacat",
+            "-p",
+            "--latency-msec=20",
+            "--raw",
+            "--format=s16le",
+            f"--rate={RATE}",
+            "--channels=2",
+            "-d",
+            SINK,
+            "/dev/zero",
+        ],
+        env=env,
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
+    )
+    for key in ("PULSE_SERVER", "PULSE_CLIENTCONFIG"):
+        server._saved_env[key] = os.environ.get(key)
+        os.environ[key] = env[key]
+    _reinit_portaudio()
+    return server
+
+
+@pytest.fixture(scope="session")
+def pulse_server(request) -> PulseServer:
+    """The session's private PulseAudio daemon (skips with the reason when it cannot run)."""
+    stash = request.config.stash
+    server = stash.get(_STASH_KEY, None)
+    if server is None or server.daemon.poll() is not None:
+        server = start_pulse()
+        stash[_STASH_KEY] = server
+        request.config.add_cleanup(server.stop)
+    return server

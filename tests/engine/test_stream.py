@@ -1,0 +1,310 @@
+"""engine.stream: ring buffer, sliding windows, latency, and real capture through PulseAudio."""
+
+from __future__ import annotations
+
+import importlib.util
+import os
+import pathlib
+import sys
+import threading
+import time
+
+import numpy as np
+import pytest
+import soundfile as sf
+
+from engine.errors import DeviceError
+from engine.stream import (
+    AudioBlock,
+    AudioCapture,
+    LiveConfig,
+    LiveStarted,
+    LiveStopped,
+    RingBuffer,
+    SlidingWindowClassifier,
+    WindowPrediction,
+    classify_waveform,
+    list_input_devices,
+    listen,
+    refresh_devices,
+    resolve_input_device,
+)
+
+
+def _pulse_module():
+    return sys.modules["snn_explorer_tests_conftest_pulse"]
+
+
+# ------------------------------------------------------------------------- ring buffer
+def test_ring_buffer_matches_the_stream_across_wraparound():
+    rng = np.random.default_rng(0)
+    buf = RingBuffer(1000)
+    stream = []
+    for _ in range(200):
+        block = rng.standard_normal(int(rng.integers(1, 400))).astype(np.float32)
+        buf.write(block)
+        stream.append(block)
+        full = np.concatenate(stream)
+        assert buf.total == len(full)
+        n = int(rng.integers(1, 1001))
+        end = int(rng.integers(max(len(full) - 1000 + n, 0), len(full) + 1))  # still held
+        want = np.zeros(n, np.float32)
+        piece = full[max(end - n, 0) : end]
+        want[n - len(piece) :] = piece
+        np.testing.assert_array_equal(buf.read(end, n), want)
+
+
+def test_ring_buffer_reads_silence_before_the_start_and_refuses_lost_samples():
+    buf = RingBuffer(10)
+    buf.write(np.arange(1, 5, dtype=np.float32))
+    np.testing.assert_array_equal(buf.read(4, 6), [0, 0, 1, 2, 3, 4])
+    buf.write(np.arange(5, 30, dtype=np.float32))  # a block longer than the buffer
+    np.testing.assert_array_equal(buf.latest(10), np.arange(20, 30))
+    with pytest.raises(ValueError):
+        buf.read(28, 10)  # sample 18 was overwritten
+    with pytest.raises(ValueError):
+        buf.read(29, 11)
+    with pytest.raises(ValueError):
+        buf.read(30, 2)  # not written yet
+
+
+# ------------------------------------------------------------------------- sliding windows
+class _Pred:
+    def __init__(self, index, probs, output_spikes=None):
+        self.index, self.probs, self.output_spikes = index, probs, output_spikes
+
+
+class _Cfg:
+    def __init__(self, sample_rate, duration):
+        self.sample_rate, self.duration = sample_rate, duration
+
+
+class WindowRecorder:
+    """A predictor that remembers every window it was given and names the loudest quarter.
+
+    It is no stand-in for a model: these tests are about which samples reach the model.
+    """
+
+    def __init__(self, sample_rate=100, duration=1.0, delay_s=0.0):
+        self.feature_config = _Cfg(sample_rate, duration)
+        self.class_names = ["q0", "q1", "q2", "q3"]
+        self.windows: list[np.ndarray] = []
+        self.delay_s = delay_s
+
+    def predict_waveform(self, y, sr):
+        assert sr == self.feature_config.sample_rate
+        self.windows.append(np.array(y))
+        if self.delay_s:
+            time.sleep(self.delay_s)
+        energy = np.array([np.sum(q**2) for q in np.array_split(y, 4)], dtype=np.float32)
+        probs = energy / energy.sum() if energy.sum() > 0 else np.full(4, 0.25, np.float32)
+        return _Pred(int(np.argmax(energy)), probs.astype(np.float32))
+
+
+def test_sliding_windows_cover_the_stream_hop_by_hop():
+    rec = WindowRecorder(sample_rate=100, duration=1.0)
+    clf = SlidingWindowClassifier(rec, 100, hop_s=0.25, skip_stale=False)
+    stream = np.arange(1, 351, dtype=np.float32)
+    preds = []
+    for start in range(0, 350, 7):  # blocks that do not line up with the hop
+        preds += clf.push(stream[start : start + 7])
+    assert [p.end for p in preds] == list(range(25, 351, 25))
+    assert [p.index for p in preds] == list(range(len(preds)))
+    for p, window in zip(preds, rec.windows):
+        want = np.zeros(100, np.float32)
+        piece = stream[max(p.end - 100, 0) : p.end]
+        want[100 - len(piece) :] = piece
+        np.testing.assert_array_equal(window, want)
+        assert p.start == p.end - 100 and p.sample_rate == 100
+        assert p.class_name == rec.class_names[p.label]
+        assert p.latency_ms >= 0
+
+
+def test_stale_windows_are_skipped_when_inference_falls_behind():
+    rec = WindowRecorder(sample_rate=100, duration=1.0)
+    clf = SlidingWindowClassifier(rec, 100, hop_s=0.1, skip_stale=True)
+    preds = clf.push(np.ones(250, np.float32))  # 25 windows due at once
+    assert len(preds) == 1 and preds[0].end == 250 and preds[0].dropped == 24
+    assert clf.dropped == 24
+    preds = clf.push(np.ones(10, np.float32))
+    assert [p.end for p in preds] == [260] and preds[0].dropped == 0
+
+
+def test_latency_runs_from_the_arrival_of_the_window_end():
+    rec = WindowRecorder(sample_rate=100, duration=1.0, delay_s=0.02)
+    clf = SlidingWindowClassifier(rec, 100, hop_s=0.5)
+    arrived = time.perf_counter() - 0.1  # the block reached us 100 ms ago
+    (pred,) = clf.push(np.ones(50, np.float32), arrived=arrived)
+    assert pred.latency_ms >= 120.0  # 100 ms waiting + 20 ms of "inference"
+    median, p95 = clf.summary()
+    assert median == pytest.approx(pred.latency_ms) and p95 == pytest.approx(pred.latency_ms)
+
+
+def test_windows_are_resampled_to_the_model_rate():
+    rec = WindowRecorder(sample_rate=8000, duration=0.5)
+    clf = SlidingWindowClassifier(rec, 16000, hop_s=0.25)
+    t = np.arange(16000) / 16000
+    clf.push((0.5 * np.sin(2 * np.pi * 300 * t)).astype(np.float32))
+    window = rec.windows[-1]
+    assert len(window) == 4000
+    spectrum = np.abs(np.fft.rfft(window))
+    assert np.argmax(spectrum) * 8000 / len(window) == pytest.approx(300, abs=4)
+
+
+def test_classify_waveform_puts_a_short_clip_at_the_window_start():
+    rec = WindowRecorder(sample_rate=100, duration=1.0)
+    clip = np.linspace(0.1, 1.0, 60).astype(np.float32)
+    (pred,) = classify_waveform(rec, clip, 100)
+    np.testing.assert_array_equal(rec.windows[0][:60], clip)
+    assert not rec.windows[0][60:].any() and pred.label == 1
+    rec2 = WindowRecorder(sample_rate=100, duration=1.0)
+    long = np.ones(230, np.float32)
+    preds = classify_waveform(rec2, long, 100, hop_s=0.5)
+    assert [p.end for p in preds] == [100, 150, 200, 250]
+
+
+def test_bad_window_settings_are_refused():
+    rec = WindowRecorder()
+    with pytest.raises(ValueError):
+        SlidingWindowClassifier(rec, 100, hop_s=0)
+    with pytest.raises(ValueError):
+        LiveConfig(hop_s=-1)
+
+
+# ------------------------------------------------------------------------- a real model
+@pytest.fixture(scope="module")
+def random_csnn(tmp_path_factory):
+    """A real CSNN checkpoint with untrained (seeded) weights: shapes and plumbing, not accuracy."""
+    if importlib.util.find_spec("engine.checkpoint") is None:
+        pytest.skip("engine.checkpoint is not built yet")
+    import torch
+
+    from engine.checkpoint import Predictor, save_checkpoint
+    from engine.config import RunConfig
+    from engine.features import FeatureConfig
+    from engine.models import build_model
+
+    fc = FeatureConfig()
+    shape = (1, *fc.shape())
+    torch.manual_seed(0)
+    model = build_model("csnn", shape, 10)
+    path = tmp_path_factory.mktemp("ckpt") / "random_csnn.pt"
+    save_checkpoint(
+        path,
+        config=RunConfig(data="fsdd:x", model="csnn", steps=10).to_dict(),
+        model={"name": "csnn", "input_shape": list(shape), "n_classes": 10, "options": {}},
+        class_names=[str(i) for i in range(10)],
+        weights=model.state_dict(),
+        feature_config=fc.to_dict(),
+    )
+    return Predictor.from_checkpoint(path)
+
+
+def test_classify_waveform_equals_the_predictor_on_a_clip(random_csnn, fsdd_dir):
+    from engine.audio import load_audio
+
+    y, sr = load_audio(fsdd_dir / "7_jackson_3.wav")
+    (pred,) = classify_waveform(random_csnn, y, sr, keep_features=True, keep_waveform=True)
+    direct = random_csnn.predict_waveform(y, sr)
+    assert pred.label == direct.index
+    np.testing.assert_allclose(pred.probs, direct.probs, atol=1e-6)
+    assert pred.output_spikes.shape == direct.output_spikes.shape
+    assert pred.features.shape == random_csnn.feature_config.shape()
+    assert len(pred.waveform) == random_csnn.feature_config.n_samples()
+
+
+# ------------------------------------------------------------------------- no device
+@pytest.fixture
+def no_sound_server(monkeypatch):
+    """PortAudio re-read with PulseAudio pointed at nothing: the device list a bare machine has."""
+    monkeypatch.setenv("PULSE_SERVER", "unix:/nonexistent/snn-explorer-no-pulse")
+    conf = pathlib.Path(os.environ.get("TMPDIR", "/tmp")) / "snn-explorer-no-autospawn.conf"
+    conf.write_text("autospawn = no\n")
+    monkeypatch.setenv("PULSE_CLIENTCONFIG", str(conf))
+    refresh_devices()
+    yield
+    monkeypatch.undo()
+    refresh_devices()
+
+
+def test_no_capture_device_gives_a_clear_error(no_sound_server):
+    if list_input_devices():
+        pytest.skip("this machine has a real capture device")
+    with pytest.raises(DeviceError, match="no audio capture device"):
+        resolve_input_device(None)
+    with pytest.raises(DeviceError, match="no audio capture device"):
+        AudioCapture()
+
+
+# ------------------------------------------------------------------------- real capture
+def _tone(path, freq=440.0, seconds=1.0, rate=44100, amp=0.5):
+    t = np.arange(int(seconds * rate)) / rate
+    sf.write(path, (amp * np.sin(2 * np.pi * freq * t)).astype(np.float32), rate)
+    return path
+
+
+def test_capture_hears_a_tone_played_into_the_sink(pulse_server, tmp_path):
+    tone = _tone(tmp_path / "tone.wav", 440.0, 0.8)
+    dev = resolve_input_device(None)
+    assert dev.channels >= 1
+    blocks = []
+    with AudioCapture(None, 8000) as cap:
+        assert cap.sample_rate == 8000
+        player = pulse_server.play(tone, wait=False)
+        deadline = time.monotonic() + 5
+        while time.monotonic() < deadline and player.poll() is None:
+            blocks += [b for b, _ in cap.read(0.05)]
+        end = time.monotonic() + 0.3
+        while time.monotonic() < end:
+            blocks += [b for b, _ in cap.read(0.05)]
+    y = np.concatenate(blocks)
+    loud = y[np.abs(y) > 0.1]
+    assert len(loud) > 0.5 * 8000 * 0.5, "the tone did not come back through the microphone"
+    start = int(np.argmax(np.abs(y) > 0.1))
+    seg = y[start + 400 : start + 400 + 4000]
+    freq = np.argmax(np.abs(np.fft.rfft(seg * np.hanning(len(seg))))) * 8000 / len(seg)
+    assert freq == pytest.approx(440, abs=3)
+    assert 0.3 < np.max(np.abs(seg)) < 0.7  # no gain change on the way
+
+
+def test_listen_streams_events_until_its_time_limit(pulse_server):
+    rec = WindowRecorder(sample_rate=8000, duration=1.0)
+    events = list(listen(rec, LiveConfig(hop_s=0.25, seconds=1.5)))
+    assert isinstance(events[0], LiveStarted) and isinstance(events[-1], LiveStopped)
+    blocks = [e for e in events if isinstance(e, AudioBlock)]
+    preds = [e for e in events if isinstance(e, WindowPrediction)]
+    assert sum(len(b.samples) for b in blocks) == 12000
+    assert [p.end for p in preds] == list(range(2000, 12001, 2000))
+    assert events[-1].reason == "time limit" and events[-1].predictions == 6
+    assert 0 <= events[-1].median_ms < 1000
+
+
+def test_listen_stops_on_request(pulse_server):
+    rec = WindowRecorder(sample_rate=8000, duration=1.0)
+    stop = threading.Event()
+    gen = listen(rec, LiveConfig(hop_s=0.1), stop)
+    n = 0
+    for event in gen:
+        n += 1
+        if isinstance(event, WindowPrediction) and event.index == 2:
+            stop.set()
+        if isinstance(event, LiveStopped):
+            break
+    assert event.reason == "stopped" and event.predictions == 3
+
+
+def test_a_vanishing_device_raises_device_error(pulse_server):
+    """A second private daemon is killed while we listen to it."""
+    server = _pulse_module().start_pulse()
+    try:
+        rec = WindowRecorder(sample_rate=8000, duration=1.0)
+        gen = listen(rec, LiveConfig(hop_s=0.25))
+        started = time.monotonic()
+        with pytest.raises(DeviceError, match="stopped delivering sound"):
+            for event in gen:
+                if isinstance(event, WindowPrediction) and server.daemon.poll() is None:
+                    server.daemon.kill()
+                    server.daemon.wait(5)
+                assert time.monotonic() - started < 30
+    finally:
+        server.stop()
