@@ -117,11 +117,43 @@ def export_plot(target, path: str, width: int = 1200) -> str:
         exp.parameters()["width"] = width
         exp.export(path)
     elif suffix == ".svg":
-        pg.exporters.SVGExporter(item).export(path)
+        write_plot_svg(item, path)
     elif suffix == ".csv":
         write_plot_csv(item, path)
     else:
         raise ValueError(f"{path}: unknown export format {suffix!r} (use .png, .svg or .csv)")
+    return path
+
+
+def write_plot_svg(item, path: str) -> str:
+    """Render a PlotItem (or a whole scene) as vector SVG with Qt's own SVG generator.
+
+    pyqtgraph's SVGExporter rewrites the generator's path data and fails on the closed paths
+    ("... Z") that current Qt writes, so the scene is rendered directly instead.
+    """
+    from PySide6.QtCore import QRectF
+    from PySide6.QtGui import QPainter
+    from PySide6.QtSvg import QSvgGenerator
+
+    if isinstance(item, pg.QtWidgets.QGraphicsScene):
+        scene, source = item, item.itemsBoundingRect()
+    else:
+        scene, source = item.scene(), item.sceneBoundingRect()
+    if scene is None or source.isEmpty():
+        raise ValueError(f"{path}: the plot has no size yet (show it before exporting)")
+    target = QRectF(0, 0, source.width(), source.height())
+    tmp = f"{path}.part"
+    gen = QSvgGenerator()
+    gen.setFileName(tmp)
+    gen.setSize(target.size().toSize())
+    gen.setViewBox(target)
+    gen.setTitle(os.path.splitext(os.path.basename(path))[0])
+    painter = QPainter(gen)
+    try:
+        scene.render(painter, target, source)
+    finally:
+        painter.end()
+    os.replace(tmp, path)
     return path
 
 
@@ -137,7 +169,7 @@ def plot_data(plot_item) -> tuple[list[str], list[np.ndarray]]:
         prefix = f"p{p_index}_" if len(items) > 1 else ""
         for c_index, curve in enumerate(pitem.listDataItems()):
             x, y = curve.getData()
-            if x is None or y is None:
+            if x is None or y is None or len(y) == 0:  # an empty curve adds no columns
                 continue
             label = curve.name() or f"curve{c_index}"
             names += [f"{prefix}{label}_x", f"{prefix}{label}_y"]

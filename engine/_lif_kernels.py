@@ -27,58 +27,63 @@ def lif_forward(cur, static, beta, thr, prev0, reset, mem, spk):  # pragma: no c
     for blk in numba.prange(nblocks):
         lo = blk * _BLOCK
         hi = min(lo + _BLOCK, n)
+        m = hi - lo
+        b = beta[lo:hi]
         u = prev0[lo:hi].copy()
-        r = np.empty(hi - lo, dtype=np.bool_)
-        for j in range(hi - lo):
-            r[j] = u[j] >= thr
+        # r = R[t] as 0.0 / 1.0 so that the inner loops are branch-free and vectorise;
+        # "- r * thr" and "* (1 - r)" are exact for r in {0, 1}
+        r = np.empty(m, dtype=mem.dtype)
+        for j in range(m):
+            r[j] = 1.0 if u[j] >= thr else 0.0
         for t in range(steps):
-            tc = 0 if static else t
-            for j in range(hi - lo):
-                i = lo + j
-                if reset == ZERO:
-                    # (beta * 0) * U + I == I: the reset neuron starts again from its input
-                    v = cur[tc, i] if r[j] else beta[i] * u[j] + cur[tc, i]
-                else:
-                    v = beta[i] * u[j] + cur[tc, i]
-                    if reset == SUBTRACT and r[j]:
-                        v = v - thr
-                s = v >= thr
-                mem[t, i] = v
-                spk[t, i] = 1.0 if s else 0.0
-                u[j] = v
-                r[j] = s
+            c = cur[0 if static else t, lo:hi]
+            mt = mem[t, lo:hi]
+            st = spk[t, lo:hi]
+            if reset == SUBTRACT:
+                for j in range(m):
+                    v = b[j] * u[j] + c[j] - r[j] * thr
+                    mt[j] = v
+                    u[j] = v
+                    r[j] = 1.0 if v >= thr else 0.0
+                    st[j] = r[j]
+            elif reset == ZERO:
+                for j in range(m):
+                    v = b[j] * u[j] * (1.0 - r[j]) + c[j]
+                    mt[j] = v
+                    u[j] = v
+                    r[j] = 1.0 if v >= thr else 0.0
+                    st[j] = r[j]
+            else:
+                for j in range(m):
+                    v = b[j] * u[j] + c[j]
+                    mt[j] = v
+                    u[j] = v
+                    r[j] = 1.0 if v >= thr else 0.0
+                    st[j] = r[j]
 
 
 @numba.njit(inline="always")
-def _sg(kind, x, k):  # pragma: no cover - jitted
+def _surrogate_times(kind, u, thr, k, g, a):  # pragma: no cover - jitted
+    """``a[j] = g[j] * f'(u[j] - thr)`` for surrogate ``kind`` (one loop per kind: vectorises)."""
     if kind == ARCTAN:
-        a = (math.pi * k / 2.0) * x
-        return (k / 2.0) / (1.0 + a * a)
-    if kind == SIGMOID:
-        f = 1.0 / (1.0 + math.exp(-k * x))
-        return k * f * (1.0 - f)
-    d = 1.0 + k * abs(x)
-    return (k / 2.0) / (d * d)
+        c = math.pi * k / 2.0
+        for j in range(a.shape[0]):
+            x = c * (u[j] - thr)
+            a[j] = g[j] * ((k / 2.0) / (1.0 + x * x))
+    elif kind == SIGMOID:
+        for j in range(a.shape[0]):
+            f = 1.0 / (1.0 + math.exp(-k * (u[j] - thr)))
+            a[j] = g[j] * (k * f * (1.0 - f))
+    else:
+        for j in range(a.shape[0]):
+            d = 1.0 + k * abs(u[j] - thr)
+            a[j] = g[j] * ((k / 2.0) / (d * d))
 
 
 @numba.njit(parallel=True, cache=True, nogil=True)
 def lif_backward(
-    mem,
-    g_spk,
-    g_mem,
-    has_gs,
-    has_gm,
-    beta,
-    thr,
-    prev0,
-    reset,
-    kind,
-    k,
-    static,
-    want_beta,
-    d_cur,
-    g_beta,
-    g_mem0,
+    mem, g_spk, g_mem, has_gs, has_gm, beta, thr, prev0, reset, kind, k, static, want_beta,
+    d_cur, g_beta, g_mem0,
 ):  # pragma: no cover - jitted
     """BPTT through the sequence.
 
@@ -87,39 +92,56 @@ def lif_backward(
     """
     steps, n = mem.shape
     nblocks = (n + _BLOCK - 1) // _BLOCK
+    zero_reset = reset == ZERO
     for blk in numba.prange(nblocks):
         lo = blk * _BLOCK
         hi = min(lo + _BLOCK, n)
-        # accumulate in float64: these sums run over all T steps
-        carry = np.zeros(hi - lo, dtype=np.float64)
-        acc = np.zeros(hi - lo, dtype=np.float64)
-        gb = np.zeros(hi - lo, dtype=np.float64)
+        m = hi - lo
+        b = beta[lo:hi]
+        # sums over all T steps run in float64
+        carry = np.zeros(m, dtype=np.float64)  # beta * d[t+1]
+        acc = np.zeros(m, dtype=np.float64)
+        gb = np.zeros(m, dtype=np.float64)
+        a = np.zeros(m, dtype=np.float64)
         for t in range(steps - 1, -1, -1):
-            for j in range(hi - lo):
-                i = lo + j
-                u = mem[t, i]
-                a = 0.0
+            u = mem[t, lo:hi]
+            if has_gs:
+                _surrogate_times(kind, u, thr, k, g_spk[t, lo:hi], a)
+            if has_gm:
+                gm = g_mem[t, lo:hi]
                 if has_gs:
-                    a = g_spk[t, i] * _sg(kind, u - thr, k)
-                if has_gm:
-                    a = a + g_mem[t, i]
-                # dU[t+1]/dU[t] = beta (1 - R[t+1]) with R[t+1] = S[t] for reset to zero
-                c = carry[j]
-                if reset == ZERO and u >= thr:
-                    c = 0.0
-                dv = a + c
-                if static:
-                    acc[j] += dv
+                    for j in range(m):
+                        a[j] += gm[j]
                 else:
-                    d_cur[t, i] = dv
-                if want_beta:
-                    up = mem[t - 1, i] if t > 0 else prev0[i]
-                    if not (reset == ZERO and up >= thr):
-                        gb[j] += dv * up
-                carry[j] = beta[i] * dv
-        for j in range(hi - lo):
+                    for j in range(m):
+                        a[j] = gm[j]
+            if zero_reset:
+                # dU[t+1]/dU[t] = beta (1 - R[t+1]) and R[t+1] = S[t]
+                for j in range(m):
+                    if u[j] >= thr:
+                        carry[j] = 0.0
+            for j in range(m):
+                a[j] += carry[j]
+                carry[j] = b[j] * a[j]
+            if static:
+                for j in range(m):
+                    acc[j] += a[j]
+            else:
+                dc = d_cur[t, lo:hi]
+                for j in range(m):
+                    dc[j] = a[j]
+            if want_beta:
+                up = mem[t - 1, lo:hi] if t > 0 else prev0[lo:hi]
+                if zero_reset:
+                    for j in range(m):
+                        if up[j] < thr:
+                            gb[j] += a[j] * up[j]
+                else:
+                    for j in range(m):
+                        gb[j] += a[j] * up[j]
+        for j in range(m):
             i = lo + j
             if static:
                 d_cur[0, i] = acc[j]
             g_beta[i] = gb[j]
-            g_mem0[i] = 0.0 if (reset == ZERO and prev0[i] >= thr) else carry[j]
+            g_mem0[i] = 0.0 if (zero_reset and prev0[i] >= thr) else carry[j]

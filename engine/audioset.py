@@ -13,22 +13,22 @@ The selection is written as ``manifest.csv`` (+ ``selection.json``) in the outpu
 
 from __future__ import annotations
 
-import csv
-import io
-import json
 import os
+import threading
 from collections import Counter
+from collections.abc import Generator, Mapping, Sequence
 from dataclasses import asdict, dataclass, fields
-from pathlib import Path
 
 import numpy as np
 
 from engine.audioset_meta import (  # re-exported: the public face of the AudioSet tools
+    FORMATS,
     OFFICIAL_FILES,
     Ontology,
     OntologyNode,
     SegmentTable,
     clip_key,
+    default_audioset_dir,
     folder_name,
     is_valid_ytid,
     label_mask,
@@ -38,11 +38,22 @@ from engine.audioset_meta import (  # re-exported: the public face of the AudioS
     read_segments,
     resolve_input,
 )
-from engine.errors import ConfigError, DataError
+from engine.audioset_output import (
+    MANIFEST_NAME,
+    SELECTION_NAME,
+    ManifestRow,
+    open_output,
+    read_manifest,
+    write_manifest,
+)
+from engine.errors import ConfigError
 
 __all__ = [
     "DEFAULT_CLASSES",
+    "FORMATS",
+    "MANIFEST_NAME",
     "OFFICIAL_FILES",
+    "SELECTION_NAME",
     "Clip",
     "FilterStep",
     "ManifestRow",
@@ -52,8 +63,12 @@ __all__ = [
     "Selection",
     "SelectionConfig",
     "clip_key",
+    "default_audioset_dir",
     "folder_name",
     "format_preview",
+    "load_job",
+    "LoadedMetadata",
+    "LoadProgress",
     "is_valid_ytid",
     "load_ontology",
     "node_clip_counts",
@@ -63,26 +78,12 @@ __all__ = [
     "read_segments",
     "resolve_input",
     "select",
+    "select_job",
     "write_manifest",
 ]
 
 DEFAULT_CLASSES = ("Music", "Animal", "Sounds of things")
 RESTRICTIONS = ("abstract", "blacklist")
-FORMATS = ("wav", "flac")
-MANIFEST_NAME = "manifest.csv"
-SELECTION_NAME = "selection.json"
-# the first four columns make the manifest a ``csv:`` data set too (path,label,split,group)
-MANIFEST_COLUMNS = (
-    "file",
-    "label",
-    "split",
-    "group",
-    "ytid",
-    "start_seconds",
-    "end_seconds",
-    "labels",
-    "source",
-)
 
 
 @dataclass(frozen=True)
@@ -350,185 +351,56 @@ def format_preview(sel: Selection) -> str:
     return "\n".join(lines)
 
 
-# ----------------------------------------------------------------------------- manifest
+# ----------------------------------------------------------------------------- jobs (GUI, CLI)
 @dataclass(frozen=True)
-class ManifestRow:
-    """One clip to download: where from, which class, and its file relative to the folder.
+class LoadProgress:
+    """What a loading job is doing now (one line)."""
 
-    ``split`` is ``"test"`` for the official eval set and ``"train"`` for the train sets when
-    the selection holds both, else empty (the data set's splits are then carved by seed).
-    """
-
-    ytid: str
-    start: float
-    end: float
-    class_name: str
-    labels: tuple[str, ...]
-    source: str
-    file: str
-    split: str = ""
-
-    @property
-    def key(self) -> str:
-        return clip_key(self.ytid, self.start)
+    stage: str
 
 
-def _official_split(source: str) -> str:
-    return "test" if source.startswith("eval") else "train" if "train" in source else ""
+@dataclass(frozen=True)
+class LoadedMetadata:
+    """The ontology, the segments of the chosen CSVs and each node's clip count."""
+
+    ontology: Ontology
+    table: SegmentTable
+    node_counts: Mapping[str, int]
+    ontology_path: str
+    segment_paths: tuple[str, ...]
 
 
-def _write_atomic(path: Path, text: str) -> None:
-    tmp = path.with_name(f".{path.name}.part")
-    with open(tmp, "w", encoding="utf-8", newline="") as fh:
-        fh.write(text)
-        fh.flush()
-        os.fsync(fh.fileno())
-    os.replace(tmp, path)
+def load_job(
+    ontology: str | os.PathLike,
+    segments: Sequence[str | os.PathLike],
+    stop: threading.Event | None = None,
+) -> Generator[LoadProgress, None, LoadedMetadata | None]:
+    """Resolve (fetch if needed), read and index the metadata; None when stopped."""
+    yield LoadProgress(f"reading {os.path.basename(os.fspath(ontology))}")
+    onto = load_ontology(resolve_input(ontology))
+    paths = []
+    for seg in segments:
+        if stop is not None and stop.is_set():
+            return None
+        yield LoadProgress(f"finding {os.path.basename(os.fspath(seg))}")
+        paths.append(resolve_input(seg))
+    if not paths:
+        raise ConfigError("segments: add at least one segment CSV")
+    yield LoadProgress(f"reading {len(paths)} segment file(s)")
+    table = read_segments(paths)
+    if stop is not None and stop.is_set():
+        return None
+    yield LoadProgress("counting clips per ontology node")
+    counts = node_clip_counts(onto, table)
+    return LoadedMetadata(onto, table, counts, str(ontology), tuple(str(p) for p in paths))
 
 
-def write_manifest(sel: Selection, out_dir: str | os.PathLike) -> Path:
-    """Write ``manifest.csv`` and ``selection.json`` into ``out_dir`` (atomically); the CSV path."""
-    out = Path(out_dir)
-    out.mkdir(parents=True, exist_ok=True)
-    splits = {_official_split(c.source) for c in sel.clips}
-    use_split = {"train", "test"} <= splits and "" not in splits
-    buf = io.StringIO()
-    writer = csv.writer(buf, lineterminator="\n")
-    writer.writerow(MANIFEST_COLUMNS)
-    for clip in sel.clips:
-        writer.writerow(
-            [
-                sel.file_for(clip),
-                sel.class_names[clip.class_index],
-                _official_split(clip.source) if use_split else "",
-                clip.ytid,
-                clip.ytid,
-                f"{clip.start:.3f}",
-                f"{clip.end:.3f}",
-                ",".join(clip.labels),
-                clip.source,
-            ]
-        )
-    path = out / MANIFEST_NAME
-    _write_atomic(path, buf.getvalue())
-    meta = {
-        "config": sel.config.to_dict(),
-        "class_names": list(sel.class_names),
-        "class_ids": list(sel.class_ids),
-        "steps": [asdict(s) for s in sel.steps],
-        "sources": list(sel.sources),
-        "rows": sel.rows,
-        "overlap_removed": sel.overlap_removed,
-    }
-    _write_atomic(out / SELECTION_NAME, json.dumps(meta, indent=1))
-    return path
-
-
-def manifest_path(path: str | os.PathLike) -> Path:
-    p = Path(path)
-    return p / MANIFEST_NAME if p.is_dir() else p
-
-
-def _safe_id(ytid: str) -> str:
-    # an invalid ID still gets a file name inside the folder; the download refuses it anyway
-    return ytid if is_valid_ytid(ytid) else "".join(c if c.isalnum() else "_" for c in ytid)[:32]
-
-
-def read_manifest(path: str | os.PathLike) -> tuple[list[ManifestRow], list[str]]:
-    """Rows of a manifest (a folder or its ``manifest.csv``) and the class names in order.
-
-    The file of each row is rebuilt from its class and key (never taken from the CSV), so a
-    hand-edited manifest cannot point outside the folder. DataError on a missing file or column.
-    """
-    p = manifest_path(path)
-    rows: list[ManifestRow] = []
-    classes: list[str] = []
-    try:
-        with open(p, encoding="utf-8", newline="") as fh:
-            reader = csv.DictReader(fh)
-            needed = ("file", "label", "ytid", "start_seconds", "end_seconds")
-            missing = [c for c in needed if c not in (reader.fieldnames or [])]
-            if missing:
-                raise DataError(f"{p}: not an AudioSet manifest (no {missing[0]!r} column)")
-            for line in reader:
-                where = f"{p} line {reader.line_num}"
-                try:
-                    start, end = float(line["start_seconds"]), float(line["end_seconds"])
-                except (TypeError, ValueError):
-                    raise DataError(f"{where}: start/end are not numbers") from None
-                name = (line["label"] or "").strip()
-                if not name:
-                    raise DataError(f"{where}: empty label")
-                ext = os.path.splitext(line.get("file") or "")[1].lstrip(".").lower()
-                ytid = (line["ytid"] or "").strip()
-                split = (line.get("split") or "").strip()
-                rows.append(
-                    ManifestRow(
-                        ytid=ytid,
-                        start=start,
-                        end=end,
-                        class_name=name,
-                        labels=tuple(x for x in (line.get("labels") or "").split(",") if x),
-                        source=line.get("source") or "",
-                        file=f"{folder_name(name)}/{clip_key(_safe_id(ytid), start)}."
-                        f"{ext if ext in FORMATS else 'wav'}",
-                        split=split if split in ("train", "test") else "",
-                    )
-                )
-                if name not in classes:
-                    classes.append(name)
-    except OSError as exc:
-        raise DataError(f"{p}: cannot read ({exc.strerror or exc}); run a preview first") from None
-    meta = p.with_name(SELECTION_NAME)
-    if meta.is_file():
-        try:
-            ordered = json.loads(meta.read_text(encoding="utf-8")).get("class_names") or []
-            classes = [c for c in ordered if c in classes] + [
-                c for c in classes if c not in ordered
-            ]
-        except (OSError, ValueError, AttributeError):
-            pass  # the order is a nicety; the manifest itself is what counts
-    return rows, classes
-
-
-def open_output(path: str | os.PathLike):
-    """The downloaded clips of an output folder as an ``engine.datasets.AudioSource``.
-
-    This is what ``open_source("audioset:DIR")`` returns: classes in the selection's order,
-    one item per clip whose file exists (group = video ID, split = the official one when the
-    selection mixes eval and train CSVs); clips not downloaded are listed in ``skipped``.
-    """
-    from engine.audio import audio_info  # the data helper's modules, imported when needed
-    from engine.datasets import AudioSource, Item
-    from engine.download import read_state
-
-    root = Path(path)
-    if root.name == MANIFEST_NAME:
-        root = root.parent
-    rows, classes = read_manifest(root)
-    spec = f"audioset:{root}"
-    state = read_state(root)
-    index = {name: i for i, name in enumerate(classes)}
-    items, infos, skipped = [], [], []
-    for row in rows:
-        full = root / row.file
-        if not full.is_file():
-            entry = state.get(row.key, {})
-            why = entry.get("reason") if entry.get("state") == "failed" else ""
-            skipped.append((str(full), f"download failed: {why}" if why else "not downloaded"))
-            continue
-        try:
-            info = audio_info(full)
-        except DataError as exc:
-            skipped.append((str(full), str(exc).split(": ", 1)[-1]))
-            continue
-        items.append(
-            Item(str(full), index[row.class_name], row.split or None, row.ytid, len(items))
-        )
-        infos.append(info)
-    if not items:
-        raise DataError(
-            f"{spec}: none of the {len(rows)} clips is downloaded yet "
-            f"(run: snn-explorer dataset audioset --out {root} --download)"
-        )
-    return AudioSource(spec, classes, items, infos, skipped)
+def select_job(
+    onto: Ontology,
+    table: SegmentTable,
+    config: SelectionConfig,
+    stop: threading.Event | None = None,
+) -> Generator[LoadProgress, None, Selection]:
+    """``select`` as a job (it takes a fraction of a second even on a million rows)."""
+    yield LoadProgress("selecting clips")
+    return select(onto, table, config)

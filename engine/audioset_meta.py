@@ -26,6 +26,7 @@ from engine.errors import ConfigError, DataError
 from engine.paths import cache_dir
 
 YTID_RE = re.compile(r"\A[A-Za-z0-9_-]{11}\Z")
+FORMATS = ("wav", "flac")
 
 # official public addresses of the metadata files (fetched only when a file is not local)
 _CSV_BASE = "http://storage.googleapis.com/us_audioset/youtube_corpus/v1/csv/"
@@ -59,6 +60,22 @@ def folder_name(class_name: str) -> str:
     """A class name made safe as one folder name (no separators, no leading dots)."""
     safe = "".join("_" if (c in '/\\:*?"<>|' or ord(c) < 32) else c for c in class_name)
     return safe.strip(" .") or "class"
+
+
+def default_audioset_dir() -> Path | None:
+    """``../shared/data/audioset`` beside the checkout (or ``$SNN_SHARED_DATA/audioset``)."""
+    candidates = []
+    if os.environ.get("SNN_SHARED_DATA"):
+        candidates.append(Path(os.environ["SNN_SHARED_DATA"]) / "audioset")
+    root = Path(__file__).resolve().parents[1]
+    candidates += [
+        root.parent / "shared" / "data" / "audioset",
+        Path.cwd().parent / "shared" / "data" / "audioset",
+    ]
+    for c in candidates:
+        if (c / "ontology.json").is_file():
+            return c
+    return None
 
 
 # ----------------------------------------------------------------------------- input files

@@ -115,8 +115,8 @@ def save_checkpoint(
         with open(tmp, "rb") as fh:  # the data must be on disk before the rename makes it live
             os.fsync(fh.fileno())
         os.replace(tmp, p)
-    except OSError as exc:
-        raise CheckpointError(f"{p}: cannot write the checkpoint ({exc.strerror})") from None
+    except (OSError, RuntimeError) as exc:
+        raise CheckpointError(f"{p}: cannot write the checkpoint ({_short(exc)})") from None
     finally:
         if tmp.exists():
             tmp.unlink()

@@ -18,10 +18,6 @@ import json
 import os
 import re
 import shutil
-import signal
-import subprocess
-import sys
-import tempfile
 import threading
 import time
 from collections import Counter, deque
@@ -31,53 +27,35 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from engine.audioset import ManifestRow, is_valid_ytid, read_manifest
+from engine.download_clip import (  # re-exported
+    TRANSIENT,
+    Attempt,
+    FetchSettings,
+    classify_failure,
+    fetch_clip,
+    is_transient,
+    verify_clip,
+)
 from engine.errors import ConfigError, DownloadError
+
+__all__ = [
+    "TRANSIENT",
+    "ClipOutcome",
+    "DownloadConfig",
+    "DownloadProgress",
+    "DownloadResult",
+    "DownloadStarted",
+    "classify_failure",
+    "download_clips",
+    "is_transient",
+    "read_state",
+    "verify_clip",
+]
 
 STATE_NAME = "download_state.json"
 YOUTUBE_TEMPLATE = "https://www.youtube.com/watch?v={ytid}"
 _TMP_DIR = ".tmp"
 _LOCK_NAME = ".download.lock"
-
-# reasons a retry may cure; all others are recorded and skipped by later runs
-TRANSIENT = frozenset({"network", "timeout", "truncated", "rate-limited", "crash", "http-408"})
-
-_RULES = (  # first match wins; applied to yt-dlp's and ffmpeg's messages
-    ("private", r"private video|video is private"),
-    ("age-restricted", r"confirm your age|age[- ]restricted|inappropriate for some users"),
-    ("rate-limited", r"not a bot|http error 429|too many requests|rate.?limit"),
-    (
-        "unavailable",
-        r"video unavailable|not available|no longer available|has been removed|been terminated"
-        r"|copyright|does not exist|removed by the uploader|members-only|premieres in",
-    ),
-    ("http-404", r"http error 404|404 not found|server returned 404"),
-    ("http-403", r"http error 403|403 forbidden|server returned 403"),
-    (
-        "network",
-        r"timed out|connection (refused|reset|aborted)|name or service not known|name resolution"
-        r"|network is unreachable|no route to host|urlopen error|remotedisconnected|incompleteread"
-        r"|connection broken|ssl",
-    ),
-    ("truncated", r"partial file|premature end|end of file|contenttooshort|incomplete"),
-    ("no-audio", r"requested format is not available|does not contain any stream|no audio"),
-    ("unsupported", r"unsupported url"),
-)
-
-
-def classify_failure(message: str) -> str:
-    """A short reason for a failure message: ``private``, ``unavailable``, ``http-404``, ..."""
-    text = message.lower()
-    for reason, pattern in _RULES:
-        if re.search(pattern, text):
-            return reason
-    m = re.search(r"http error (\d{3})|server returned (\d{3})", text)
-    if m:
-        return f"http-{m.group(1) or m.group(2)}"
-    return "ffmpeg" if text.startswith("ffmpeg") else "error"
-
-
-def is_transient(reason: str) -> bool:
-    return reason in TRANSIENT or bool(re.fullmatch(r"http-5\d\d", reason))
 
 
 @dataclass(frozen=True)
@@ -191,117 +169,6 @@ def _write_state(out_dir: Path, clips: dict[str, dict], sample_rate: int) -> Non
     os.replace(tmp, path)
 
 
-def verify_clip(path: str | os.PathLike, expected_s: float, sample_rate: int, tol: float) -> str:
-    """Empty string when ``path`` is mono audio at ``sample_rate`` lasting ``expected_s`` (within
-    ``tol``), else why not (``"truncated: ..."`` for a short file)."""
-    import soundfile as sf
-
-    try:
-        info = sf.info(os.fspath(path))
-    except (RuntimeError, OSError) as exc:  # soundfile reports unreadable files as RuntimeError
-        return f"truncated: unreadable output ({str(exc).splitlines()[0][:120]})"
-    if info.samplerate != sample_rate or info.channels != 1:
-        return f"bad output: {info.samplerate} Hz, {info.channels} channels"
-    got = info.frames / float(info.samplerate)
-    if got < expected_s - tol:
-        return f"truncated: got {got:.2f} s of {expected_s:.2f} s"
-    return ""
-
-
-# ----------------------------------------------------------------------------- one clip
-@dataclass(frozen=True)
-class _Attempt:
-    ok: bool
-    reason: str = ""
-    message: str = ""
-    tmp_file: str = ""
-    workdir: str = ""
-
-
-def _kill_group(proc: subprocess.Popen) -> None:
-    try:
-        os.killpg(proc.pid, signal.SIGKILL)
-    except (ProcessLookupError, PermissionError):
-        pass
-    proc.wait()
-
-
-def _fetch(
-    row: ManifestRow,
-    url: str,
-    cfg: DownloadConfig,
-    tmp_root: Path,
-    ffmpeg: str,
-    halt: threading.Event,
-) -> _Attempt:
-    workdir = tempfile.mkdtemp(prefix=f"{row.key}-", dir=tmp_root)
-    req = {
-        "url": url,
-        "start": row.start,
-        "end": row.end,
-        "workdir": workdir,
-        "sample_rate": int(cfg.sample_rate),
-        "format": os.path.splitext(row.file)[1].lstrip(".") or "wav",
-        "socket_timeout": cfg.socket_timeout_s,
-        "extractor": "generic" if cfg.url_template else "youtube",
-        "ffmpeg": ffmpeg,
-    }
-    env = dict(os.environ)
-    root = str(Path(__file__).resolve().parents[1])  # so the child finds ``engine`` from anywhere
-    env["PYTHONPATH"] = os.pathsep.join([root, *filter(None, [env.get("PYTHONPATH")])])
-    with open(os.path.join(workdir, "log.txt"), "wb") as log:
-        proc = subprocess.Popen(
-            [sys.executable, "-m", "engine.ytfetch"],
-            stdin=subprocess.PIPE,
-            stdout=subprocess.DEVNULL,
-            stderr=log,
-            cwd=workdir,
-            env=env,
-            start_new_session=True,  # its own process group: killed as one, ffmpeg included
-        )
-    try:
-        proc.stdin.write((json.dumps(req) + "\n").encode())
-        proc.stdin.flush()
-        deadline = time.monotonic() + cfg.clip_timeout_s
-        while True:
-            try:
-                proc.wait(timeout=0.1)
-                break
-            except subprocess.TimeoutExpired:
-                if halt.is_set():
-                    _kill_group(proc)
-                    return _Attempt(False, "cancelled", "cancelled", workdir=workdir)
-                if time.monotonic() > deadline:
-                    _kill_group(proc)
-                    msg = f"no answer within {cfg.clip_timeout_s:g} s"
-                    return _Attempt(False, "timeout", msg, workdir=workdir)
-    finally:
-        try:
-            proc.stdin.close()
-        except OSError:
-            pass
-    try:
-        with open(os.path.join(workdir, "result.json"), encoding="utf-8") as fh:
-            result = json.load(fh)
-    except (OSError, ValueError):
-        return _Attempt(
-            False, "crash", f"fetch process ended with code {proc.returncode}", workdir=workdir
-        )
-    if not result.get("ok"):
-        message = str(result.get("message", ""))
-        reason = classify_failure(message)
-        if reason in ("error", "ffmpeg") and result.get("stage") == "convert":
-            reason = "bad-media"
-        return _Attempt(False, reason, message, workdir=workdir)
-    problem = verify_clip(
-        result["file"], row.end - row.start, int(cfg.sample_rate), cfg.tolerance_s
-    )
-    if problem:
-        reason = "truncated" if problem.startswith("truncated") else "bad-media"
-        return _Attempt(False, reason, problem, workdir=workdir)
-    return _Attempt(True, tmp_file=result["file"], workdir=workdir)
-
-
 # ----------------------------------------------------------------------------- the job
 def _lock(out_dir: Path):
     try:
@@ -341,7 +208,14 @@ def download_clips(
     if rows is None:
         rows, _ = read_manifest(out)
     rows = list(dict((r.key, r) for r in rows).values())  # a key appears once
-    ffmpeg = _find_ffmpeg()
+    settings = FetchSettings(
+        sample_rate=int(cfg.sample_rate),
+        socket_timeout_s=cfg.socket_timeout_s,
+        clip_timeout_s=cfg.clip_timeout_s,
+        tolerance_s=cfg.tolerance_s,
+        extractor="generic" if cfg.url_template else "youtube",
+        ffmpeg=_find_ffmpeg(),
+    )
     lock = _lock(out)
     tmp_root = out / _TMP_DIR
     shutil.rmtree(tmp_root, ignore_errors=True)  # leftovers of a killed run (we hold the lock)
@@ -410,7 +284,7 @@ def download_clips(
                 queue.append(item[1:])
             while queue and len(active) < int(cfg.jobs):
                 row, attempt = queue.popleft()
-                fut = pool.submit(_fetch, row, cfg.url(row), cfg, tmp_root, ffmpeg, halt)
+                fut = pool.submit(fetch_clip, row, cfg.url(row), settings, tmp_root, halt)
                 active[fut] = (row, attempt + 1)
             if not active:
                 time.sleep(0.05)  # only backoff waits remain
@@ -476,7 +350,7 @@ def _refuse(row: ManifestRow) -> dict:
     return {}
 
 
-def _settle(out: Path, row: ManifestRow, res: _Attempt, attempt: int) -> dict:
+def _settle(out: Path, row: ManifestRow, res: Attempt, attempt: int) -> dict:
     """Move a verified file to its final name, and return the clip's new state entry."""
     try:
         if res.ok:

@@ -272,14 +272,24 @@ def build_feature_set(
     # ---- cache look-up
     x = np.zeros((total, 1) + shape, dtype=np.float32)
     keys: list[str | None] = [None] * total
-    todo: list[int] = []
-    cached = 0
-    last = time.monotonic()
     for row, (_i, path, copy) in enumerate(tasks):
         try:
             keys[row] = file_key(path, copy, extra_aug if copy else "")
         except OSError:
-            todo.append(row)  # vanished since opening: featurising reports it
+            pass  # vanished since opening: featurising reports it
+    bundle = None
+    if all(keys):
+        bundle = os.path.join(root, "sets", _bundle_key(keys) + ".npy")
+        arr = _load_cached(bundle, (total, 1) + shape) if use_cache else None
+        if arr is not None:  # the whole set was built before with these very files
+            yield FeatureProgress("done", total, total, total, 0, time.monotonic() - t0)
+            return _assemble(source, cfg, tasks, arr, {}, splits)
+    todo: list[int] = []
+    cached = 0
+    last = time.monotonic()
+    for row in range(total):
+        if keys[row] is None:
+            todo.append(row)
             continue
         arr = _load_cached(cache_file(root, keys[row]), shape) if use_cache else None
         if arr is None:
@@ -344,6 +354,28 @@ def build_feature_set(
             results.close()
 
     # ---- assemble (dropping clips that could not be read)
+    if bundle is not None and not failed and use_cache:
+        _save_atomic(bundle, x)
+    result = _assemble(source, cfg, tasks, x, failed, splits)
+    yield FeatureProgress(
+        "done",
+        total,
+        total,
+        cached,
+        len(failed),
+        time.monotonic() - t0,
+        f"{len(result.y)} clips, {cached} from the cache, {len(failed)} failed",
+    )
+    return result
+
+
+def _bundle_key(keys: list[str]) -> str:
+    return hashlib.sha1("\n".join(keys).encode()).hexdigest()
+
+
+def _assemble(source, cfg, tasks, x, failed: dict[int, str], splits) -> FeatureSet:
+    """The FeatureSet of ``tasks`` rows, minus those that failed, with splits remapped."""
+    total = len(tasks)
     keep = np.array([row not in failed for row in range(total)], dtype=bool)
     if not keep.any():
         raise DataError(f"{source.spec}: no clip could be read ({len(failed)} failed)")
@@ -352,7 +384,6 @@ def build_feature_set(
     new_row[rows] = np.arange(len(rows))
     item_of = np.array([t[0] for t in tasks], dtype=np.int64)
     copy_of = np.array([t[2] for t in tasks], dtype=np.int64)
-    labels = source.labels()
     out_splits = {}
     for name, idx in splits.items():
         member = np.isin(item_of, idx) & keep
@@ -360,9 +391,9 @@ def build_feature_set(
             member &= copy_of == 0
         out_splits[name] = new_row[np.flatnonzero(member)]
     skipped = tuple(source.skipped) + tuple((tasks[r][1], failed[r]) for r in sorted(failed))
-    result = FeatureSet(
-        x=x[rows],
-        y=labels[item_of[rows]],
+    return FeatureSet(
+        x=x if len(rows) == total else x[rows],
+        y=source.labels()[item_of[rows]],
         splits=out_splits,
         class_names=list(source.class_names),
         feature_config=cfg,
@@ -372,16 +403,6 @@ def build_feature_set(
         augmented=copy_of[rows] > 0,
         skipped=skipped,
     )
-    yield FeatureProgress(
-        "done",
-        total,
-        total,
-        cached,
-        len(failed),
-        time.monotonic() - t0,
-        f"{len(rows)} clips, {cached} from the cache, {len(failed)} failed",
-    )
-    return result
 
 
 def _run_pool(payload, workers: int, stop: threading.Event | None, executor: str = "thread"):

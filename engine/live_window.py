@@ -155,7 +155,7 @@ class WindowPrediction:
     latency_ms: float
     rms: float
     dropped: int  # windows skipped before this one because inference was behind
-    waveform: np.ndarray | None = None  # the window at the model's rate (when asked for)
+    waveform: np.ndarray | None = None  # the clip the model saw, at its rate (when asked for)
     features: np.ndarray | None = None  # [F, frames] what the model saw (when asked for)
 
     @property
@@ -357,12 +357,14 @@ class SlidingWindowClassifier:
         return self._wrap(pred, y, index, end - self.window, end, latency, skipped)
 
     def _wrap(self, pred, y, index, start, end, latency, skipped) -> WindowPrediction:
-        features = None
-        if self.keep_features:
+        features = seen = None
+        if self.keep_features or self.keep_waveform:
             from engine.features import compute_features, prepare_clip
 
             fc = self.predictor.feature_config
-            features = compute_features(prepare_clip(y, self.model_rate, fc), fc)
+            seen = prepare_clip(y, self.model_rate, fc)  # the clip as the model saw it
+            if self.keep_features:
+                features = compute_features(seen, fc)
         # engine.checkpoint.Prediction: ``index`` is the class number, ``label`` its name
         label = int(pred.index) if hasattr(pred, "index") else int(pred.label)
         spikes = getattr(pred, "output_spikes", None)
@@ -380,7 +382,7 @@ class SlidingWindowClassifier:
             latency_ms=latency,
             rms=float(np.sqrt(np.mean(np.square(y)))) if len(y) else 0.0,
             dropped=skipped,
-            waveform=y if self.keep_waveform else None,
+            waveform=seen if self.keep_waveform else None,
             features=features,
         )
 

@@ -129,12 +129,14 @@ class InputNorm(nn.Module):
         return y.clamp(0.0, 1.0) if self.mode == "minmax" else y
 
 
+_LIF_KEYS = ("beta", "threshold", "reset", "surrogate", "slope", "learn_beta")
+
+
 def _lif_kwargs(opts: dict) -> dict:
-    return {
-        k: opts[k]
-        for k in ("beta", "threshold", "reset", "surrogate", "slope", "learn_beta")
-        if k in opts
-    }
+    unknown = sorted(set(opts) - set(_LIF_KEYS))
+    if unknown:
+        raise TypeError(f"unexpected option {unknown[0]!r}")
+    return dict(opts)
 
 
 def _fold(seq: torch.Tensor, module: nn.Module) -> torch.Tensor:

@@ -1,33 +1,25 @@
-"""Live audio: sound-device capture, a ring buffer and a sliding-window classifier.
+"""Live audio: capture devices, a capture stream, and the ``listen`` generator.
 
-The pieces, from the microphone to a prediction:
+From the microphone to a prediction:
 
 - :class:`AudioCapture` opens a ``sounddevice.InputStream``; PortAudio's callback thread only
   copies each block, with its arrival time, onto a queue (nothing slow ever runs there).
-- :class:`SlidingWindowClassifier` keeps the last seconds in a :class:`RingBuffer` and, every
-  ``hop`` samples, classifies the window that ends there (a window as long as the model's clip).
-  Its latency is the time from the arrival of the block holding a window's last sample to the
-  end of that window's prediction. When inference falls behind, stale windows are skipped, so
-  the stream never lags further and further behind the microphone.
+- :class:`engine.live_window.SlidingWindowClassifier` (re-exported here) classifies the window
+  ending at every hop, and every sound once (see that module).
 - :func:`listen` ties them together as a generator of frozen events (:class:`LiveStarted`,
-  :class:`AudioBlock`, :class:`WindowPrediction`, :class:`LiveStopped`) that the CLI and the GUI
-  (on a worker thread) both drive; :func:`classify_waveform` replays a recorded waveform through
-  the same classifier without a device.
+  :class:`AudioBlock`, :class:`WindowPrediction`, :class:`SoundEvent`, :class:`LiveStopped`)
+  that the CLI and the GUI (on a worker thread) both drive; :func:`classify_waveform` replays a
+  recorded waveform through the same classifier without a device.
 
-A ``predictor`` is anything with ``predict_waveform(y, sr)`` returning a prediction with
-``index`` (class number), ``probs`` and ``output_spikes``, plus ``feature_config`` (its
-``sample_rate`` and ``duration``) and ``class_names``:
-:class:`engine.checkpoint.Predictor` is the real one. A missing, refused or vanished capture
-device raises :class:`engine.errors.DeviceError` with a one-line message.
+A missing, refused or vanished capture device raises :class:`engine.errors.DeviceError` with a
+one-line message.
 """
 
 from __future__ import annotations
 
-import math
 import queue
 import threading
 import time
-from collections import deque
 from collections.abc import Generator
 from dataclasses import dataclass
 
@@ -35,6 +27,34 @@ import numpy as np
 
 from engine.audio import resample
 from engine.errors import DeviceError
+from engine.live_window import (
+    RingBuffer,
+    SlidingWindowClassifier,
+    SoundEvent,
+    WindowPrediction,
+    latency_summary,
+)
+
+__all__ = [
+    "AudioBlock",
+    "AudioCapture",
+    "FileOpened",
+    "InputDevice",
+    "LiveConfig",
+    "LiveStarted",
+    "LiveStopped",
+    "RingBuffer",
+    "SlidingWindowClassifier",
+    "SoundEvent",
+    "WindowPrediction",
+    "classify_file",
+    "classify_waveform",
+    "latency_summary",
+    "list_input_devices",
+    "listen",
+    "refresh_devices",
+    "resolve_input_device",
+]
 
 #: how long a started stream may deliver nothing before the device counts as gone
 STALL_SECONDS = 2.0
@@ -244,6 +264,42 @@ class AudioCapture:
         self.stop()
 
 
+# ---------------------------------------------------------------------------------- events
+@dataclass(frozen=True)
+class LiveStarted:
+    device: str
+    sample_rate: int  # capture rate
+    model_rate: int
+    window_s: float
+    hop_s: float
+    class_names: tuple[str, ...]
+
+
+@dataclass(frozen=True)
+class AudioBlock:
+    """Sound captured since the last block event (for a level meter and a scrolling waveform)."""
+
+    samples: np.ndarray  # float32 at sample_rate
+    sample_rate: int
+    end: int  # absolute index just after the last sample
+    rms: float
+    peak: float
+
+
+@dataclass(frozen=True)
+class LiveStopped:
+    reason: str  # "stopped" or "time limit"
+    predictions: int
+    sounds: int
+    dropped: int
+    median_ms: float  # window-end-to-prediction latency of the hop windows
+    p95_ms: float
+    overflows: int = 0
+
+
+LiveEvent = LiveStarted | AudioBlock | WindowPrediction | SoundEvent | LiveStopped
+
+
 # ---------------------------------------------------------------------------------- drivers
 @dataclass(frozen=True)
 class LiveConfig:
@@ -251,7 +307,8 @@ class LiveConfig:
 
     ``window_s`` None = the model's clip duration; ``seconds`` None = until stopped;
     ``sample_rate`` None = capture at the model's rate (PortAudio or the sound server
-    resamples), falling back to the device's rate.
+    resamples), falling back to the device's rate. ``sounds`` also classifies each sound once
+    (:class:`SoundEvent`); ``gate`` holds :class:`engine.live_window.LevelGate` options.
     """
 
     device: int | str | None = None
@@ -260,9 +317,11 @@ class LiveConfig:
     seconds: float | None = None
     block_s: float = 0.02
     sample_rate: int | None = None
+    sounds: bool = True
     audio_events: bool = True
     keep_waveform: bool = False
     keep_features: bool = False
+    gate: dict | None = None
 
     def __post_init__(self):
         if not self.hop_s > 0:
@@ -284,12 +343,12 @@ def listen(
     *,
     capture: AudioCapture | None = None,
 ) -> Generator[LiveEvent, None, LiveStopped]:
-    """Classify what a capture device hears, window by window, until stopped.
+    """Classify what a capture device hears, window by window and sound by sound, until stopped.
 
     Yields :class:`LiveStarted`, then :class:`AudioBlock` (about every 50 ms, when
-    ``config.audio_events``) and :class:`WindowPrediction` events, and ends with
-    :class:`LiveStopped` (also its return value). ``capture`` (not started) replaces the one
-    built from ``config``. Raises DeviceError when the device is missing or goes away.
+    ``config.audio_events``), :class:`WindowPrediction` and :class:`SoundEvent` events, and ends
+    with :class:`LiveStopped` (also its return value). ``capture`` (not started) replaces the
+    one built from ``config``. Raises DeviceError when the device is missing or goes away.
     """
     cfg = config or LiveConfig()
     model_rate = int(predictor.feature_config.sample_rate)
@@ -299,8 +358,10 @@ def listen(
         cap.sample_rate,
         cfg.window_s,
         cfg.hop_s,
+        sounds=cfg.sounds,
         keep_waveform=cfg.keep_waveform,
         keep_features=cfg.keep_features,
+        gate=cfg.gate,
     )
     limit = None if cfg.seconds is None else int(round(cfg.seconds * cap.sample_rate))
     reason = "stopped"
@@ -335,7 +396,7 @@ def listen(
                 reason = "time limit"
                 break
     median, p95 = clf.summary()
-    done = LiveStopped(reason, clf.count, clf.dropped, median, p95, cap.overflows)
+    done = LiveStopped(reason, clf.count, clf.sound_count, clf.dropped, median, p95, cap.overflows)
     yield done
     return done
 
@@ -347,33 +408,108 @@ def classify_waveform(
     *,
     window_s: float | None = None,
     hop_s: float = 0.25,
+    sounds: bool = True,
     keep_waveform: bool = False,
     keep_features: bool = False,
-) -> list[WindowPrediction]:
-    """Every window of a recorded waveform, as the live classifier would see it streamed.
+    gate: dict | None = None,
+) -> list[WindowPrediction | SoundEvent]:
+    """A recorded waveform, classified as the live classifier would classify it streamed.
 
-    A clip no longer than the window gives one prediction of the whole clip (padded after
-    with silence, as training pads it); a longer one, one per hop until its end.
+    A clip no longer than the window gives one :class:`WindowPrediction` of the whole clip,
+    placed in the window as training placed clips (exactly ``predictor.predict_waveform``).
+    A longer one gives a prediction per hop from the first full window to the end, then (with
+    ``sounds``) one :class:`SoundEvent` per sound, in time order.
     """
     y = np.asarray(y, dtype=np.float32).reshape(-1)
-    if sample_rate != int(predictor.feature_config.sample_rate):
-        y = resample(y, sample_rate, int(predictor.feature_config.sample_rate))
-        sample_rate = int(predictor.feature_config.sample_rate)
+    rate = int(predictor.feature_config.sample_rate)
+    if sample_rate != rate:
+        y = resample(y, sample_rate, rate)
     clf = SlidingWindowClassifier(
         predictor,
-        sample_rate,
+        rate,
         window_s,
         hop_s,
         skip_stale=False,
+        sounds=sounds,
         keep_waveform=keep_waveform,
         keep_features=keep_features,
+        gate=gate,
     )
     if len(y) <= clf.window:
-        # the clip starts the window, as in training: pre-stream zeros must not shift it
-        clf.next_end = clf.window
-        y = np.concatenate([y, np.zeros(clf.window - len(y), np.float32)])
-    else:
-        clf.next_end = clf.window
-        tail = (-(len(y) - clf.window)) % clf.hop
-        y = np.concatenate([y, np.zeros(tail, np.float32)])
-    return clf.push(y)
+        return [clf.classify_clip(y)]
+    clf.next_end = clf.window
+    tail = (-(len(y) - clf.window)) % clf.hop
+    out = clf.push(np.concatenate([y, np.zeros(tail, np.float32)]))
+    if sounds:
+        # silence after the end closes the last sound and fills its window; no more hop windows
+        clf.next_end = np.iinfo(np.int64).max
+        out += clf.push(np.zeros(clf.window * 2, np.float32))
+    return sorted(out, key=lambda e: e.end if isinstance(e, WindowPrediction) else e.prediction.end)
+
+
+@dataclass(frozen=True)
+class FileOpened:
+    """An audio file read for classification (its samples at the model's rate)."""
+
+    path: str
+    samples: np.ndarray
+    sample_rate: int
+
+    @property
+    def duration_s(self) -> float:
+        return len(self.samples) / self.sample_rate
+
+
+def classify_file(
+    predictor,
+    path,
+    *,
+    window_s: float | None = None,
+    hop_s: float = 0.25,
+    stop: threading.Event | None = None,
+) -> Generator[FileOpened | WindowPrediction | SoundEvent, None, list]:
+    """:func:`classify_waveform` on an audio file, as events (with waveforms and features).
+
+    Yields :class:`FileOpened` then every prediction in time order; returns them as a list.
+    Raises DataError for an unreadable file.
+    """
+    from engine.audio import load_audio
+
+    rate = int(predictor.feature_config.sample_rate)
+    y, _ = load_audio(path, sample_rate=rate)
+    yield FileOpened(str(path), y, rate)
+    events = classify_waveform(
+        predictor, y, rate, window_s=window_s, hop_s=hop_s, keep_waveform=True, keep_features=True
+    )
+    for event in events:
+        if stop is not None and stop.is_set():
+            break
+        yield event
+    return events
+
+
+def example_clip(predictor, seed: int = 0) -> str | None:
+    """An audio file to demonstrate a model with: a test-split clip of its own data set.
+
+    ``None`` when the checkpoint names no data set, or that data set is not on this machine.
+    """
+    from engine.datasets import open_source, split_indices
+    from engine.errors import SnnError
+
+    cfg = getattr(predictor, "config", None)
+    spec = getattr(cfg, "data", "")
+    if not spec:
+        return None
+    try:
+        source = open_source(spec)
+        splits = split_indices(
+            source, seed=cfg.seed, val_fraction=cfg.val_fraction, test_fraction=cfg.test_fraction
+        )
+    except (SnnError, OSError):
+        return None
+    pool = [i for i in (splits.get("test") if len(splits.get("test", ())) else range(len(source)))]
+    pool = [i for i in pool if source.items[i].path]
+    if not pool or source.kind != "audio":
+        return None
+    rng = np.random.default_rng(seed)
+    return str(source.items[pool[int(rng.integers(len(pool)))]].path)

@@ -99,6 +99,7 @@ class SingleNeuronView(QWidget):
             name="spikes", stepMode="left", fillLevel=0, brush="k", pen=pg.mkPen("k", width=1)
         )
         self.summary = QLabel()
+        self.summary.setWordWrap(True)
         self.summary.setTextInteractionFlags(Qt.TextInteractionFlag.TextSelectableByMouse)
         lay = QVBoxLayout(self)
         lay.setContentsMargins(0, 0, 0, 0)
@@ -180,6 +181,7 @@ class PopulationView(QWidget):
             pen=pg.mkPen(color(0), width=1.5),
         )
         self.summary = QLabel()
+        self.summary.setWordWrap(True)
         plots = QHBoxLayout()
         plots.addWidget(self.raster_plot, 3)
         plots.addWidget(self.hist_plot, 2)
@@ -255,6 +257,7 @@ class SurrogateView(QWidget):
         self.note = QLabel(
             "The forward pass always uses the step; the backward pass uses the chosen derivative."
         )
+        self.note.setWordWrap(True)
         plots = QHBoxLayout()
         plots.addWidget(self.f_plot)
         plots.addWidget(self.d_plot)

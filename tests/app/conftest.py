@@ -18,3 +18,4 @@ if _NAME not in sys.modules:
     _spec.loader.exec_module(_module)
 
 pulse_server = sys.modules[_NAME].pulse_server
+fsdd_checkpoint = sys.modules[_NAME].fsdd_checkpoint

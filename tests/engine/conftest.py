@@ -8,6 +8,8 @@ import importlib.util
 import pathlib
 import sys
 
+import pytest
+
 _NAME = "snn_explorer_tests_conftest_pulse"
 if _NAME not in sys.modules:
     _spec = importlib.util.spec_from_file_location(
@@ -18,3 +20,30 @@ if _NAME not in sys.modules:
     _spec.loader.exec_module(_module)
 
 pulse_server = sys.modules[_NAME].pulse_server
+fsdd_checkpoint = sys.modules[_NAME].fsdd_checkpoint
+
+
+# ----- the Range-capable media server of tests/mediaserver.py (AudioSet download tests)
+_MEDIA = "snn_explorer_tests_mediaserver"
+if _MEDIA not in sys.modules:
+    _spec = importlib.util.spec_from_file_location(
+        _MEDIA, pathlib.Path(__file__).resolve().parents[1] / "mediaserver.py"
+    )
+    _module = importlib.util.module_from_spec(_spec)
+    sys.modules[_MEDIA] = _module
+    _spec.loader.exec_module(_module)
+
+
+@pytest.fixture
+def media_server():
+    """``start(folder, behaviours=None, **kw) -> MediaServer`` on 127.0.0.1, stopped afterwards."""
+    servers = []
+
+    def start(folder, behaviours=None, **kw):
+        server = sys.modules[_MEDIA].MediaServer(folder, behaviours, **kw).start()
+        servers.append(server)
+        return server
+
+    yield start
+    for server in servers:
+        server.stop()

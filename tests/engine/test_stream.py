@@ -14,6 +14,7 @@ import pytest
 import soundfile as sf
 
 from engine.errors import DeviceError
+from engine.live_window import LevelGate
 from engine.stream import (
     AudioBlock,
     AudioCapture,
@@ -22,6 +23,7 @@ from engine.stream import (
     LiveStopped,
     RingBuffer,
     SlidingWindowClassifier,
+    SoundEvent,
     WindowPrediction,
     classify_waveform,
     list_input_devices,
@@ -103,7 +105,7 @@ class WindowRecorder:
 
 def test_sliding_windows_cover_the_stream_hop_by_hop():
     rec = WindowRecorder(sample_rate=100, duration=1.0)
-    clf = SlidingWindowClassifier(rec, 100, hop_s=0.25, skip_stale=False)
+    clf = SlidingWindowClassifier(rec, 100, hop_s=0.25, skip_stale=False, sounds=False)
     stream = np.arange(1, 351, dtype=np.float32)
     preds = []
     for start in range(0, 350, 7):  # blocks that do not line up with the hop
@@ -122,7 +124,7 @@ def test_sliding_windows_cover_the_stream_hop_by_hop():
 
 def test_stale_windows_are_skipped_when_inference_falls_behind():
     rec = WindowRecorder(sample_rate=100, duration=1.0)
-    clf = SlidingWindowClassifier(rec, 100, hop_s=0.1, skip_stale=True)
+    clf = SlidingWindowClassifier(rec, 100, hop_s=0.1, skip_stale=True, sounds=False)
     preds = clf.push(np.ones(250, np.float32))  # 25 windows due at once
     assert len(preds) == 1 and preds[0].end == 250 and preds[0].dropped == 24
     assert clf.dropped == 24
@@ -132,7 +134,7 @@ def test_stale_windows_are_skipped_when_inference_falls_behind():
 
 def test_latency_runs_from_the_arrival_of_the_window_end():
     rec = WindowRecorder(sample_rate=100, duration=1.0, delay_s=0.02)
-    clf = SlidingWindowClassifier(rec, 100, hop_s=0.5)
+    clf = SlidingWindowClassifier(rec, 100, hop_s=0.5, sounds=False)
     arrived = time.perf_counter() - 0.1  # the block reached us 100 ms ago
     (pred,) = clf.push(np.ones(50, np.float32), arrived=arrived)
     assert pred.latency_ms >= 120.0  # 100 ms waiting + 20 ms of "inference"
@@ -142,7 +144,7 @@ def test_latency_runs_from_the_arrival_of_the_window_end():
 
 def test_windows_are_resampled_to_the_model_rate():
     rec = WindowRecorder(sample_rate=8000, duration=0.5)
-    clf = SlidingWindowClassifier(rec, 16000, hop_s=0.25)
+    clf = SlidingWindowClassifier(rec, 16000, hop_s=0.25, sounds=False)
     t = np.arange(16000) / 16000
     clf.push((0.5 * np.sin(2 * np.pi * 300 * t)).astype(np.float32))
     window = rec.windows[-1]
@@ -151,16 +153,83 @@ def test_windows_are_resampled_to_the_model_rate():
     assert np.argmax(spectrum) * 8000 / len(window) == pytest.approx(300, abs=4)
 
 
-def test_classify_waveform_puts_a_short_clip_at_the_window_start():
+def test_classify_waveform_gives_a_short_clip_to_the_model_whole():
     rec = WindowRecorder(sample_rate=100, duration=1.0)
     clip = np.linspace(0.1, 1.0, 60).astype(np.float32)
     (pred,) = classify_waveform(rec, clip, 100)
-    np.testing.assert_array_equal(rec.windows[0][:60], clip)
-    assert not rec.windows[0][60:].any() and pred.label == 1
+    np.testing.assert_array_equal(rec.windows[0], clip)  # the predictor places it, as in training
+    assert pred.label == 3 and (pred.start, pred.end) == (0, 60)
     rec2 = WindowRecorder(sample_rate=100, duration=1.0)
-    long = np.ones(230, np.float32)
-    preds = classify_waveform(rec2, long, 100, hop_s=0.5)
+    preds = classify_waveform(rec2, np.ones(230, np.float32), 100, hop_s=0.5, sounds=False)
     assert [p.end for p in preds] == [100, 150, 200, 250]
+
+
+def _burst(rng, seconds, rate, db):
+    return (rng.standard_normal(int(seconds * rate)) * 10 ** (db / 20)).astype(np.float32)
+
+
+def test_level_gate_finds_sounds_and_bridges_short_pauses():
+    rate = 8000
+    rng = np.random.default_rng(1)
+    quiet = lambda s: _burst(rng, s, rate, -70)  # noqa: E731 - a room's noise floor
+    parts = [
+        quiet(0.5),
+        _burst(rng, 0.3, rate, -20),
+        quiet(0.5),
+        _burst(rng, 0.2, rate, -25),
+        quiet(0.1),  # the pause inside a word: bridged
+        _burst(rng, 0.2, rate, -25),
+        quiet(0.6),
+        _burst(rng, 0.02, rate, -20),  # a click: too short to be a sound
+        quiet(0.6),
+    ]
+    stream = np.concatenate(parts)
+    gate = LevelGate(rate)
+    found = []
+    for i in range(0, len(stream), 123):
+        found += gate.feed(stream[i : i + 123])
+    assert len(found) == 2, found
+    (s0, e0), (s1, e1) = found
+    assert abs(s0 - 0.5 * rate) <= 80 and abs(e0 - 0.8 * rate) <= 80
+    assert abs(s1 - 1.3 * rate) <= 80 and abs(e1 - 1.8 * rate) <= 80
+
+
+def test_level_gate_follows_a_steady_hum_and_cuts_long_sounds():
+    rate = 8000
+    rng = np.random.default_rng(2)
+    stream = np.concatenate([_burst(rng, 1.0, rate, -70), _burst(rng, 6.0, rate, -30)])
+    gate = LevelGate(rate, max_s=1.0, floor_s=3.0)
+    found = gate.feed(stream)
+    # the hum starts as a sound, cut into 1-s pieces, until the floor's 3-s memory forgets the
+    # quiet room; from then on the hum is the floor and nothing more is heard
+    assert 2 <= len(found) <= 3 and all(e - s <= rate for s, e in found)
+    assert found[0][0] == pytest.approx(rate, abs=80)
+    assert found[-1][1] <= 4.1 * rate
+
+
+def test_each_sound_is_classified_once_in_a_window_centred_on_it():
+    rate = 1000
+    rng = np.random.default_rng(3)
+    stream = np.concatenate(
+        [np.zeros(1500, np.float32), _burst(rng, 0.2, rate, -10), np.zeros(2500, np.float32)]
+    )
+    rec = WindowRecorder(sample_rate=rate, duration=1.0)
+    clf = SlidingWindowClassifier(rec, rate, hop_s=0.5)
+    events = []
+    for i in range(0, len(stream), 50):
+        events += clf.push(stream[i : i + 50])
+    sounds = [e for e in events if isinstance(e, SoundEvent)]
+    windows = [e for e in events if isinstance(e, WindowPrediction)]
+    assert len(sounds) == 1 and len(windows) == 8
+    (sound,) = sounds
+    assert abs(sound.start - 1500) <= 10 and abs(sound.end - 1700) <= 10
+    w = sound.prediction
+    assert abs((w.start + w.end) / 2 - 1600) <= 10 and w.end - w.start == 1000
+    # the window handed to the model holds the burst in its middle
+    window = rec.windows[events.index(sound)]  # the model was called once per event, in order
+    loud = np.flatnonzero(np.abs(window) > 0)
+    assert abs(loud.mean() - 500) < 15
+    assert clf.sound_count == 1 and len(clf.sound_latencies) == 1
 
 
 def test_bad_window_settings_are_refused():
@@ -308,3 +377,71 @@ def test_a_vanishing_device_raises_device_error(pulse_server):
                 assert time.monotonic() - started < 30
     finally:
         server.stop()
+
+
+# ------------------------------------------------------------------------- done-when: FSDD live
+def _pick_fsdd_test_clips(fsdd_dir, n_per_digit=2, seed=0):
+    """Clips of the official test split (index 0-4), ``n_per_digit`` per digit, seeded."""
+    rng = np.random.default_rng(seed)
+    picked = []
+    for digit in range(10):
+        files = sorted(
+            p for p in fsdd_dir.glob(f"{digit}_*.wav") if int(p.stem.rsplit("_", 1)[1]) < 5
+        )
+        picked += [files[i] for i in rng.choice(len(files), n_per_digit, replace=False)]
+    order = rng.permutation(len(picked))
+    return [picked[i] for i in order]
+
+
+@pytest.mark.slow
+def test_fsdd_digits_played_into_the_sink_are_classified_live(
+    pulse_server, fsdd_checkpoint, fsdd_dir
+):
+    from engine.checkpoint import Predictor
+
+    predictor = Predictor.from_checkpoint(fsdd_checkpoint.path)
+    clips = _pick_fsdd_test_clips(fsdd_dir)
+    stop = threading.Event()
+    events: list = []  # (perf_counter when the event reached us, event)
+    failure: list = []
+
+    def drive():
+        try:
+            for event in listen(predictor, LiveConfig(hop_s=0.1), stop):
+                events.append((time.perf_counter(), event))
+        except Exception as exc:  # handed to the test thread
+            failure.append(exc)
+
+    thread = threading.Thread(target=drive, daemon=True)
+    thread.start()
+    time.sleep(0.5)
+    starts = []  # stream sample index when each clip began playing
+    for path in clips:
+        blocks = [e for _, e in events if isinstance(e, AudioBlock)]
+        starts.append(blocks[-1].end if blocks else 0)
+        pulse_server.play(path)
+        time.sleep(0.6)
+    time.sleep(1.2)  # the last sound's window must fill
+    stop.set()
+    thread.join(10)
+    assert not failure, failure
+    sounds = [e for _, e in events if isinstance(e, SoundEvent)]
+    windows = [e for _, e in events if isinstance(e, WindowPrediction)]
+    bounds = starts + [10**12]
+    right, heard = 0, []
+    for k, path in enumerate(clips):
+        mine = [s for s in sounds if bounds[k] <= s.start < bounds[k + 1]]
+        if not mine:
+            heard.append((path.name, None))
+            continue
+        main = max(mine, key=lambda s: s.end - s.start)  # the word, not a breath after it
+        heard.append((path.name, main.class_name, round(main.confidence, 2), len(mine)))
+        right += main.class_name == path.name.split("_")[0]
+    print(
+        f"\nlive FSDD: {right}/20 right; checkpoint test accuracy {fsdd_checkpoint.test_acc:.3f}"
+        f" (trained in {fsdd_checkpoint.seconds:.1f} s); {len(windows)} windows, "
+        f"{len(sounds)} sounds; latency median {np.median([w.latency_ms for w in windows]):.1f} ms"
+    )
+    for h in heard:
+        print("  ", h)
+    assert right >= 16, heard

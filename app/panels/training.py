@@ -1,0 +1,444 @@
+"""The Training tab: set up a run, train it off the UI thread with live views, compare runs.
+
+The worker drives :func:`engine.run_record.train_recorded` (the same ``engine.training.train``
+the ``train`` command runs, plus traces and peak memory saved to the run folder); its events go
+into a :class:`engine.run_history.RunHistory` through an ``EventBuffer`` that redraws the views
+at 30 Hz. Stop keeps a checkpoint; Resume continues a run folder (also one made by the CLI).
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+import shutil
+import time
+from pathlib import Path
+
+from PySide6.QtCore import Qt, Signal
+from PySide6.QtWidgets import (
+    QFileDialog,
+    QHBoxLayout,
+    QLabel,
+    QMessageBox,
+    QPlainTextEdit,
+    QProgressBar,
+    QPushButton,
+    QScrollArea,
+    QTabWidget,
+    QVBoxLayout,
+    QWidget,
+)
+
+from app.panels.training_runs import RunsPane
+from app.panels.training_setup import SetupPane
+from app.panels.training_traces import TracesView
+from app.panels.training_views import ConfusionView, CurvesView, progress_text
+from app.plotting import export_plot
+from app.settings import read_value
+from app.workers import EventBuffer, WorkerHandle, start_worker
+from engine.config import RunConfig, load_config, save_config
+from engine.device import available_devices
+from engine.errors import SnnError
+from engine.run_history import RunHistory
+from engine.run_record import train_recorded
+from engine.runs import default_runs_dir, new_run_dir, read_run
+
+log = logging.getLogger(__name__)
+
+
+class TrainingPanel(QWidget):
+    """Set-up pane on the left; controls, progress and the views on the right.
+
+    Signals
+    -------
+    runStarted(str)
+        A run (new or resumed) started in this run folder.
+    runEnded(str)
+        The worker's thread ended (completed, stopped or failed); the run folder.
+    """
+
+    runStarted = Signal(str)
+    runEnded = Signal(str)
+
+    def __init__(self, context, parent=None):
+        super().__init__(parent)
+        self.context = context
+        self.setup = SetupPane(available_devices())
+        scroll = QScrollArea()
+        scroll.setWidget(self.setup)
+        scroll.setWidgetResizable(True)
+        scroll.setHorizontalScrollBarPolicy(Qt.ScrollBarPolicy.ScrollBarAlwaysOff)
+        scroll.setFixedWidth(380)
+
+        self.start_button = QPushButton("Start")
+        self.stop_button = QPushButton("Stop")
+        self.resume_button = QPushButton("Resume")
+        self.export_plots_button = QPushButton("Export plots...")
+        self.export_checkpoint_button = QPushButton("Export checkpoint...")
+        self.report_button = QPushButton("Export report...")
+        self.start_button.setToolTip("Train the set-up on the left in a new run folder")
+        self.stop_button.setToolTip("Stop within a second; a checkpoint is kept for Resume")
+        self.resume_button.setToolTip("Continue the open run from its checkpoint")
+        bar = QHBoxLayout()
+        for b in (self.start_button, self.stop_button, self.resume_button):
+            bar.addWidget(b)
+        bar.addStretch(1)
+        for b in (self.export_plots_button, self.export_checkpoint_button, self.report_button):
+            bar.addWidget(b)
+        self.progress = QProgressBar()
+        self.progress.setRange(0, 1000)
+        self.progress.setTextVisible(True)
+        self.progress.setFormat("no run")
+        self.message = QLabel()
+        self.message.setWordWrap(True)
+        self.message.setStyleSheet("color: #a33;")
+        self.message.setVisible(False)
+
+        self.curves = CurvesView()
+        self.traces = TracesView()
+        self.confusion = ConfusionView()
+        self.runs = RunsPane(str(default_runs_dir()))
+        self.log_view = QPlainTextEdit()
+        self.log_view.setReadOnly(True)
+        self.log_view.setMaximumBlockCount(5000)
+        self.tabs = QTabWidget()
+        self.tabs.addTab(self.curves, "Curves")
+        self.tabs.addTab(self.traces, "Tracked example")
+        self.tabs.addTab(self.confusion, "Confusion")
+        self.tabs.addTab(self.runs, "Runs")
+        self.tabs.addTab(self.log_view, "Log")
+
+        right = QVBoxLayout()
+        right.addLayout(bar)
+        right.addWidget(self.progress)
+        right.addWidget(self.message)
+        right.addWidget(self.tabs, 1)
+        lay = QHBoxLayout(self)
+        lay.addWidget(scroll)
+        lay.addLayout(right, 1)
+
+        self.history = RunHistory()
+        self.worker: WorkerHandle | None = None
+        self.buffer: EventBuffer | None = None
+        self.events_seen = 0  # progress signals received from the current worker
+        self.stop_latency_s: float | None = None  # Stop pressed -> worker thread ended
+        self._stop_asked = 0.0
+        self._log_lines = 0
+        self._screenshot = False
+
+        self.start_button.clicked.connect(self._on_start_clicked)
+        self.stop_button.clicked.connect(self._on_stop_clicked)
+        self.resume_button.clicked.connect(self._on_resume_clicked)
+        self.export_plots_button.clicked.connect(self._on_export_plots_clicked)
+        self.export_checkpoint_button.clicked.connect(self._on_export_checkpoint_clicked)
+        self.report_button.clicked.connect(self._on_report_clicked)
+        self.setup.useDatasetRequested.connect(self._on_setup_use_dataset)
+        self.setup.loadRequested.connect(self._on_setup_load)
+        self.setup.saveRequested.connect(self._on_setup_save)
+        self.runs.openRequested.connect(self._on_runs_open_requested)
+        context.datasetChanged.connect(self._on_context_dataset_changed)
+        if context.dataset_spec and not self.setup.data.text():
+            self.setup.data.setText(context.dataset_spec)
+        self._sync_buttons()
+
+    # ----- running
+    def is_running(self) -> bool:
+        return self.worker is not None and self.worker.is_running()
+
+    def start(
+        self, cfg: RunConfig | None = None, run_dir=None, resume: bool = False, data=None
+    ) -> WorkerHandle | None:
+        """Start training ``cfg`` (default: the form) in ``run_dir`` (default: a new folder in
+        the runs folder), or resume ``run_dir``. ``data`` may pass a ready FeatureSet."""
+        if self.is_running():
+            return None
+        try:
+            cfg = cfg if cfg is not None else self.setup.config()
+            if run_dir is None:
+                root = self.runs.folder.text().strip() or str(default_runs_dir())
+                run_dir = new_run_dir(root, cfg.model)
+            run_dir = str(run_dir)
+            history = RunHistory.from_run(read_run(run_dir)) if resume else RunHistory(run_dir)
+        except SnnError as exc:
+            self._show_error(str(exc))
+            return None
+        self._show_error("")
+        self.history = history
+        self._reset_views()
+        self.stop_latency_s = None
+        self.events_seen = 0
+        self.buffer = EventBuffer(self._on_buffer_events, 33, self)
+        self.worker = start_worker(
+            lambda stop: train_recorded(cfg, run_dir, resume=resume, stop=stop, data=data),
+            self,
+            on_progress=self._on_worker_progress,
+            on_failed=self._on_worker_failed,
+        )
+        self.worker.done.connect(self._on_worker_done)
+        self.context.set_run(run_dir)
+        self.context.status(f"training {cfg.model} in {run_dir}")
+        self._sync_buttons()
+        self.runStarted.emit(run_dir)
+        return self.worker
+
+    def request_stop(self) -> None:
+        """Ask the running job to stop (it keeps a checkpoint); returns at once."""
+        if self.is_running() and not self.worker.stop_event.is_set():
+            self._stop_asked = time.perf_counter()
+            self.worker.request_stop()
+            self.progress.setFormat("stopping...")
+            self._sync_buttons()
+
+    def open_run(self, run_dir: str) -> None:
+        """Show a run folder (finished, stopped, or made by the CLI) in the views."""
+        if self.is_running():
+            self._show_error("stop the running training before opening another run")
+            return
+        try:
+            info = read_run(run_dir)
+            self.history = RunHistory.from_run(info)
+            self.setup.set_config(RunConfig.from_dict(info.config, source=f"{run_dir}/config.toml"))
+        except SnnError as exc:
+            self._show_error(str(exc))
+            return
+        self._show_error("")
+        self._reset_views()
+        self._redraw()
+        self.context.set_run(info.path)
+        if info.best or info.checkpoint:
+            self.context.set_checkpoint(info.best or info.checkpoint)
+        self._sync_buttons()
+
+    # ----- redraw
+    def _reset_views(self) -> None:
+        self.curves.reset()
+        self.confusion.reset()
+        self.traces.clear()
+        self.log_view.clear()
+        self._log_lines = 0
+
+    def _redraw(self) -> None:
+        h = self.history
+        self.curves.refresh(h)
+        self.confusion.refresh(h)
+        if self.traces.traces is not h.traces:
+            self.traces.show_traces(h.traces, h.class_names)
+        if len(h.log) > self._log_lines:
+            self.log_view.appendPlainText("\n".join(h.log[self._log_lines :]))
+            self._log_lines = len(h.log)
+        self.progress.setValue(int(1000 * h.fraction))
+        text = progress_text(h)
+        if self.worker is not None and self.worker.stop_event.is_set() and self.is_running():
+            text = "stopping... " + text
+        self.progress.setFormat(text)
+
+    def _on_buffer_events(self, events: list) -> None:
+        for ev in events:
+            self.history.add(ev)
+        self._redraw()
+
+    # ----- worker signals
+    def _on_worker_progress(self, event) -> None:
+        self.events_seen += 1
+        if self.buffer is not None:
+            self.buffer.push(event)
+
+    def _on_worker_failed(self, message: str) -> None:
+        self.history.log.append(f"failed: {message}")
+        self._show_error(message)
+        self.context.status(message)
+
+    def _on_worker_done(self) -> None:
+        if self._stop_asked:
+            self.stop_latency_s = time.perf_counter() - self._stop_asked
+            self._stop_asked = 0.0
+            self.history.log.append(f"stop took {self.stop_latency_s:.2f} s")
+        if self.buffer is not None:
+            self.buffer.stop()  # flushes the last events
+            self.buffer = None
+        self._redraw()
+        run_dir = self.history.run_dir
+        self.worker = None
+        self._sync_buttons()
+        self.runs.refresh()
+        if run_dir and os.path.isdir(run_dir):
+            self.context.set_run(run_dir)
+            for name in ("best.pt", "checkpoint.pt"):
+                if os.path.isfile(os.path.join(run_dir, name)):
+                    self.context.set_checkpoint(os.path.join(run_dir, name))
+                    break
+        self.runEnded.emit(run_dir)
+
+    def _sync_buttons(self) -> None:
+        running = self.is_running()
+        stopping = running and self.worker.stop_event.is_set()
+        h = self.history
+        has_ckpt = bool(h.run_dir) and os.path.isfile(os.path.join(h.run_dir, "checkpoint.pt"))
+        self.start_button.setEnabled(not running)
+        self.stop_button.setEnabled(running and not stopping)
+        self.resume_button.setEnabled(not running and has_ckpt)
+        self.export_checkpoint_button.setEnabled(not running and has_ckpt)
+        self.report_button.setEnabled(not running and bool(h.run_dir))
+
+    def _show_error(self, text: str) -> None:
+        self.message.setText(text)
+        self.message.setVisible(bool(text))
+
+    # ----- buttons
+    def _on_start_clicked(self) -> None:
+        self.start()
+
+    def _on_stop_clicked(self) -> None:
+        self.request_stop()
+
+    def _on_resume_clicked(self) -> None:
+        run_dir = self.history.run_dir
+        try:
+            form = self.setup.config()
+            stored = load_config(Path(run_dir) / "config.toml")
+            # a resumed run keeps its own settings; only these may change (engine.training)
+            cfg = stored.replace(epochs=form.epochs, patience=form.patience, device=form.device)
+        except SnnError as exc:
+            self._show_error(str(exc))
+            return
+        self.start(cfg, run_dir, resume=True)
+
+    def _on_setup_use_dataset(self) -> None:
+        if self.context.dataset_spec:
+            self.setup.data.setText(self.context.dataset_spec)
+        else:
+            self.context.status("no data set is open in the Data tab")
+
+    def _on_context_dataset_changed(self, spec: str) -> None:
+        if not self.is_running():
+            self.setup.data.setText(spec)
+
+    def _on_setup_load(self) -> None:
+        path, _ = QFileDialog.getOpenFileName(self, "Load run config", "", "TOML (*.toml)")
+        if path:
+            self.load_config_file(path)
+
+    def load_config_file(self, path: str) -> None:
+        try:
+            self.setup.set_config(load_config(path))
+        except SnnError as exc:
+            self._show_error(str(exc))
+
+    def _on_setup_save(self) -> None:
+        path, _ = QFileDialog.getSaveFileName(self, "Save run config", "run.toml", "TOML (*.toml)")
+        if path:
+            self.save_config_file(path)
+
+    def save_config_file(self, path: str) -> None:
+        try:
+            save_config(self.setup.config(), path)
+        except (SnnError, OSError) as exc:
+            self._show_error(str(exc))
+
+    def _on_runs_open_requested(self, path: str) -> None:
+        self.open_run(path)
+        self.tabs.setCurrentWidget(self.curves)
+
+    # ----- exports
+    def plots(self) -> dict:
+        """Every plot of the tab by title (for export and the report)."""
+        return {
+            **self.curves.plots(),
+            **self.confusion.plots(),
+            **self.traces.plots(),
+            **self.runs.plots(),
+        }
+
+    def export_plots(self, folder: str) -> list[str]:
+        """Write every plot as PNG, SVG and CSV into ``folder``; returns the files."""
+        os.makedirs(folder, exist_ok=True)
+        out = []
+        for name, target in self.plots().items():
+            stem = os.path.join(folder, name.replace(" ", "_"))
+            for suffix in (".png", ".svg", ".csv"):
+                out.append(export_plot(target, stem + suffix))
+        return out
+
+    def _on_export_plots_clicked(self) -> None:
+        folder = QFileDialog.getExistingDirectory(self, "Export every plot into")
+        if folder:
+            files = self.export_plots(folder)
+            self.context.status(f"{len(files)} files written to {folder}")
+
+    def export_checkpoint(self, dest: str) -> list[str]:
+        """Copy the run's checkpoint (best.pt when there is one) and config.toml beside it."""
+        src = Path(self.history.run_dir)
+        ckpt = src / "best.pt" if (src / "best.pt").is_file() else src / "checkpoint.pt"
+        dest_p = Path(dest)
+        shutil.copyfile(ckpt, dest_p)
+        config = dest_p.with_name(dest_p.stem + ".toml")
+        shutil.copyfile(src / "config.toml", config)
+        return [str(dest_p), str(config)]
+
+    def _on_export_checkpoint_clicked(self) -> None:
+        name = f"{Path(self.history.run_dir).name}.pt"
+        path, _ = QFileDialog.getSaveFileName(self, "Export checkpoint", name, "Checkpoint (*.pt)")
+        if path:
+            try:
+                files = self.export_checkpoint(path)
+            except OSError as exc:
+                QMessageBox.warning(self, "Export checkpoint", f"{path}: {exc.strerror}")
+                return
+            self.context.status(f"wrote {', '.join(files)}")
+
+    def export_report(self, path: str) -> str:
+        from app.report import write_report
+
+        return write_report(path, self.history, self.plots())
+
+    def _on_report_clicked(self) -> None:
+        name = f"{Path(self.history.run_dir).name}.html"
+        path, _ = QFileDialog.getSaveFileName(self, "Export report", name, "HTML (*.html)")
+        if path:
+            try:
+                self.context.status(f"report written to {self.export_report(path)}")
+            except (OSError, SnnError) as exc:
+                self._show_error(f"{path}: {exc}")
+
+    # ----- main-window hooks
+    def save_state(self, s) -> None:
+        s.setValue("runs_folder", self.runs.folder.text())
+        s.setValue("view", self.tabs.currentIndex())
+        try:
+            s.setValue("config", self.setup.config().to_json())
+        except SnnError:
+            pass
+
+    def restore_state(self, s) -> None:
+        import json
+
+        folder = read_value(s, "runs_folder", "", str)
+        if folder:
+            self.runs.folder.setText(folder)
+        text = read_value(s, "config", "", str)
+        if text:
+            try:
+                self.setup.set_config(RunConfig.from_dict(json.loads(text), source="settings"))
+            except (SnnError, ValueError):
+                pass
+        self.tabs.setCurrentIndex(read_value(s, "view", 0, int))
+        self.runs.refresh()
+
+    def shutdown(self) -> None:
+        """Stop a running job and wait for its thread (window closing): a checkpoint is kept."""
+        if self.worker is not None:
+            if not self.worker.stop_and_wait(60000):
+                log.warning("the training thread did not stop within 60 s")
+        if self.buffer is not None:
+            self.buffer.stop()
+            self.buffer = None
+
+    def prepare_screenshot(self, options: dict) -> None:
+        from app.panels.training_demo import prepare
+
+        prepare(self, options)
+
+    def screenshot_ready(self) -> bool:
+        from app.panels.training_demo import ready
+
+        return ready(self)

@@ -1,0 +1,61 @@
+"""Screenshot support for the Training tab: show a given run, or train a tiny real one.
+
+``snn-explorer screenshot --tab training --run DIR`` opens DIR. Without ``--run`` a small real
+run is trained in a temporary folder: on a slice of the Free Spoken Digit Dataset when it is at
+hand (``--data`` spec, ``$SNN_SHARED_DATA`` or ``../shared/data`` beside the checkout), else on
+scikit-learn's bundled digits, which need no download.
+"""
+
+from __future__ import annotations
+
+import os
+import tempfile
+from pathlib import Path
+
+from engine.config import RunConfig
+from engine.run_record import digits_feature_set, fsdd_slice
+
+DEMO = {"steps": 10, "epochs": 4, "batch": 16, "lr": 5e-3, "seed": 0}
+
+
+def shared_fsdd() -> Path | None:
+    """The shared FSDD recordings folder when present (the tests' ``../shared/data``)."""
+    root = Path(__file__).resolve().parents[2]
+    base = Path(os.environ.get("SNN_SHARED_DATA", root.parent / "shared" / "data"))
+    path = base / "fsdd" / "recordings"
+    return path if path.is_dir() else None
+
+
+def prepare(panel, options: dict) -> None:
+    """Fill ``panel`` for a screenshot: open ``options["run"]`` or start a tiny run."""
+    panel._screenshot = True
+    run = options.get("run")
+    if run:
+        panel.runs.set_folder(str(Path(run).resolve().parent))
+        panel.open_run(run)
+        return
+    tmp = tempfile.TemporaryDirectory(prefix="snn-explorer-demo-")
+    panel._demo_tmp = tmp  # removed with the panel (or at exit)
+    panel.runs.folder.setText(os.path.join(tmp.name, "runs"))
+    data = None
+    spec = options.get("data") or ""
+    if not spec and shared_fsdd() is not None:
+        spec = fsdd_slice(shared_fsdd(), os.path.join(tmp.name, "fsdd"))
+    if spec:
+        cfg = RunConfig(data=spec, model="csnn", **DEMO)
+    else:
+        data = digits_feature_set(16)
+        cfg = RunConfig(model="csnn", **DEMO)
+    panel.setup.set_config(cfg)
+    run_dir = os.path.join(tmp.name, "runs", "demo-csnn")
+    panel.start(cfg, run_dir, data=data)
+
+
+def ready(panel) -> bool:
+    """True once the run to show is loaded (given run) or finished (tiny run)."""
+    h = panel.history
+    if panel.is_running():
+        return False
+    if panel.message.isVisible():
+        return True  # an error is what there is to show
+    return bool(h.run_dir) and (h.finished is not None or bool(h.epochs))

@@ -1,0 +1,299 @@
+"""Set-up pane of the Training tab: every RunConfig field a person usually changes.
+
+The pane reads and writes the same TOML the ``train`` command reads (``engine.config``). Fields
+without a widget (model options, schedule...) come from the last loaded file and are kept.
+"""
+
+from __future__ import annotations
+
+from PySide6.QtCore import Signal
+from PySide6.QtWidgets import (
+    QCheckBox,
+    QComboBox,
+    QDoubleSpinBox,
+    QFileDialog,
+    QFormLayout,
+    QGroupBox,
+    QHBoxLayout,
+    QLineEdit,
+    QPushButton,
+    QSpinBox,
+    QVBoxLayout,
+    QWidget,
+)
+
+from app.panels.neuron_controls import combo
+from engine.config import CLASS_WEIGHTING, ENCODERS, LOSSES, OPTIMISERS, RunConfig
+from engine.features import FeatureConfig
+from engine.models import MODELS, SPIKING_MODELS
+from engine.surrogate import SURROGATES
+
+MODEL_TITLES = {
+    "fc_snn": "FC SNN (spiking)",
+    "csnn": "CSNN (spiking, report Fig. 24)",
+    "csnn_avg": "CSNN, average pooling (spiking)",
+    "cnn": "CNN (the CSNN's ReLU twin)",
+    "resnet50": "ResNet-50",
+    "resnet101": "ResNet-101",
+    "efficientnet_b0": "EfficientNet-B0",
+    "vgg16": "VGG-16",
+    "densenet121": "DenseNet-121",
+    "mobilenet_v2": "MobileNetV2",
+}
+LOSS_TITLES = {
+    "ce_count": "cross-entropy on spike counts",
+    "mse_count": "MSE on spike counts",
+    "ce_mem": "cross-entropy on membrane",
+}
+WEIGHTING_TITLES = {
+    "none": "none",
+    "weights": "class weights in the loss",
+    "balanced_sampling": "balanced sampling",
+}
+
+
+def _spin(lo, hi, value, step=1, decimals=None, suffix=""):
+    box = QSpinBox() if decimals is None else QDoubleSpinBox()
+    if decimals is not None:
+        box.setDecimals(decimals)
+    box.setRange(lo, hi)
+    box.setSingleStep(step)
+    box.setValue(value)
+    if suffix:
+        box.setSuffix(suffix)
+    return box
+
+
+def _set(box: QComboBox, key) -> None:
+    i = box.findData(key)
+    if i >= 0:
+        box.setCurrentIndex(i)
+
+
+class SetupPane(QWidget):
+    """Data, features, model, spiking options, training and augmentation settings.
+
+    Signals
+    -------
+    useDatasetRequested()
+        "Use the Data tab's set" was pressed (the panel fills in ``context.dataset_spec``).
+    loadRequested(), saveRequested()
+        The config file buttons were pressed (the panel shows the dialogs).
+    """
+
+    useDatasetRequested = Signal()
+    loadRequested = Signal()
+    saveRequested = Signal()
+
+    def __init__(self, devices: list, parent=None):
+        super().__init__(parent)
+        self._base = RunConfig()
+        d, f = RunConfig(), FeatureConfig()
+        root = QVBoxLayout(self)
+        root.setContentsMargins(4, 4, 4, 4)
+
+        box = QGroupBox("Data")
+        form = QFormLayout(box)
+        self.data = QLineEdit()
+        self.data.setPlaceholderText("fsdd:PATH, folder:PATH, csv:PATH, mnist:PATH...")
+        form.addRow("Data set", self.data)
+        row = QHBoxLayout()
+        self.use_dataset = QPushButton("Use the Data tab's set")
+        self.browse_data = QPushButton("Folder...")
+        row.addWidget(self.use_dataset)
+        row.addWidget(self.browse_data)
+        form.addRow("", row)
+        self.limit = _spin(0, 10**7, 0, 100)
+        self.limit.setSpecialValueText("all")
+        self.limit.setToolTip("train on a seeded random slice of about this many examples")
+        form.addRow("Examples", self.limit)
+        self.feature_kind = combo({"mfcc": "MFCC", "logmel": "log-mel"})
+        form.addRow("Features", self.feature_kind)
+        self.n_mfcc = _spin(1, 128, f.n_mfcc)
+        self.n_mels = _spin(1, 256, f.n_mels)
+        self.sample_rate = _spin(1000, 96000, f.sample_rate, 1000, suffix=" Hz")
+        self.duration = _spin(0.05, 60.0, f.duration, 0.1, 2, " s")
+        self.hop = _spin(1, 8192, f.hop_length, 16)
+        row = QHBoxLayout()
+        row.addWidget(self.n_mfcc)
+        row.addWidget(self.n_mels)
+        form.addRow("MFCCs / mels", row)
+        row = QHBoxLayout()
+        row.addWidget(self.sample_rate)
+        row.addWidget(self.duration)
+        form.addRow("Rate / length", row)
+        form.addRow("Hop (samples)", self.hop)
+        root.addWidget(box)
+
+        box = QGroupBox("Model")
+        form = QFormLayout(box)
+        self.model = combo({m: MODEL_TITLES.get(m, m) for m in MODELS})
+        form.addRow("Model", self.model)
+        self.steps = _spin(1, 1000, d.steps)
+        form.addRow("Time steps", self.steps)
+        self.encoder = combo({e: e for e in ENCODERS})
+        form.addRow("Encoder", self.encoder)
+        self.surrogate = combo({s: s.replace("_", " ") for s in SURROGATES})
+        form.addRow("Surrogate", self.surrogate)
+        self.beta = _spin(0.0, 1.0, d.beta, 0.01, 3)
+        form.addRow("Beta (decay)", self.beta)
+        self.loss = combo({k: LOSS_TITLES.get(k, k) for k in LOSSES})
+        form.addRow("Loss", self.loss)
+        root.addWidget(box)
+
+        box = QGroupBox("Training")
+        form = QFormLayout(box)
+        self.optimiser = combo({o: o for o in OPTIMISERS})
+        form.addRow("Optimiser", self.optimiser)
+        self.lr = _spin(1e-6, 10.0, d.lr, 5e-4, 6)
+        form.addRow("Learning rate", self.lr)
+        self.batch = _spin(2, 8192, d.batch, 8)
+        form.addRow("Batch size", self.batch)
+        self.epochs = _spin(1, 10000, d.epochs)
+        form.addRow("Epochs", self.epochs)
+        self.patience = _spin(0, 1000, d.patience)
+        self.patience.setSpecialValueText("off")
+        form.addRow("Early stop after", self.patience)
+        self.weighting = combo({k: WEIGHTING_TITLES[k] for k in CLASS_WEIGHTING})
+        form.addRow("Class weighting", self.weighting)
+        self.device = QComboBox()
+        self.device.addItem("auto (GPU when present)", "auto")
+        for dev in devices:
+            self.device.addItem(dev.label, dev.name)
+        form.addRow("Device", self.device)
+        self.seed = _spin(0, 2**31 - 1, d.seed)
+        form.addRow("Seed", self.seed)
+        root.addWidget(box)
+
+        box = QGroupBox("Augmentation (training split only)")
+        form = QFormLayout(box)
+        self.copies = _spin(0, 20, 0)
+        form.addRow("Augmented copies", self.copies)
+        self.time_shift = _spin(0.0, 5.0, 0.0, 0.05, 2, " s")
+        form.addRow("Time shift", self.time_shift)
+        self.noise = QCheckBox("Noise at SNR")
+        self.noise_snr = _spin(-20.0, 60.0, 20.0, 1.0, 1, " dB")
+        row = QHBoxLayout()
+        row.addWidget(self.noise)
+        row.addWidget(self.noise_snr)
+        form.addRow("", row)
+        self.time_mask = _spin(0, 500, 0)
+        self.freq_mask = _spin(0, 128, 0)
+        row = QHBoxLayout()
+        row.addWidget(self.time_mask)
+        row.addWidget(self.freq_mask)
+        form.addRow("SpecAugment t / f", row)
+        root.addWidget(box)
+
+        row = QHBoxLayout()
+        self.load_button = QPushButton("Load config...")
+        self.save_button = QPushButton("Save config...")
+        row.addWidget(self.load_button)
+        row.addWidget(self.save_button)
+        root.addLayout(row)
+        root.addStretch(1)
+
+        self.use_dataset.clicked.connect(self.useDatasetRequested)
+        self.load_button.clicked.connect(self.loadRequested)
+        self.save_button.clicked.connect(self.saveRequested)
+        self.browse_data.clicked.connect(self._on_browse_data_clicked)
+        self.model.currentIndexChanged.connect(self._on_model_changed)
+        self.set_config(RunConfig())
+
+    # ----- handlers
+    def _on_browse_data_clicked(self) -> None:
+        path = QFileDialog.getExistingDirectory(self, "Data set folder")
+        if path:
+            self.data.setText(f"folder:{path}")
+
+    def _on_model_changed(self, _index: int) -> None:
+        spiking = self.model.currentData() in SPIKING_MODELS
+        for w in (self.steps, self.encoder, self.surrogate, self.beta):
+            w.setEnabled(spiking)
+
+    # ----- config <-> form
+    def config(self) -> RunConfig:
+        """The form as a RunConfig (ConfigError on a bad combination)."""
+        feats = dict(self._base.features)
+        feats.update(
+            kind=self.feature_kind.currentData(),
+            n_mfcc=self.n_mfcc.value(),
+            n_mels=self.n_mels.value(),
+            sample_rate=self.sample_rate.value(),
+            duration=round(self.duration.value(), 4),
+            hop_length=self.hop.value(),
+        )
+        aug = dict(self._base.augment)
+        aug.update(
+            copies=self.copies.value(),
+            time_shift_s=round(self.time_shift.value(), 4),
+            noise_snr_db=round(self.noise_snr.value(), 2) if self.noise.isChecked() else None,
+            spec_time_mask=self.time_mask.value(),
+            spec_freq_mask=self.freq_mask.value(),
+        )
+        # TOML has no null and "all off" is the same as no table: keep only what is on
+        aug = {k: v for k, v in aug.items() if v not in (None, 0, 0.0)}
+        return RunConfig.from_dict(
+            {
+                **self._base.to_dict(),
+                "data": self.data.text().strip(),
+                "limit": self.limit.value(),
+                "features": feats,
+                "augment": aug,
+                "model": self.model.currentData(),
+                "steps": self.steps.value(),
+                "encoder": self.encoder.currentData(),
+                "surrogate": self.surrogate.currentData(),
+                "beta": round(self.beta.value(), 6),
+                "loss": self.loss.currentData(),
+                "optimiser": self.optimiser.currentData(),
+                "lr": float(self.lr.value()),
+                "batch": self.batch.value(),
+                "epochs": self.epochs.value(),
+                "patience": self.patience.value(),
+                "class_weighting": self.weighting.currentData(),
+                "device": self.device.currentData(),
+                "seed": self.seed.value(),
+            },
+            source="Training tab",
+        )
+
+    def set_config(self, cfg: RunConfig) -> None:
+        """Show ``cfg`` in the form; fields without a widget are kept for ``config()``."""
+        self._base = cfg
+        f = FeatureConfig.from_dict(
+            {k: v for k, v in cfg.features.items() if k in FeatureConfig.__dataclass_fields__}
+        )
+        self.data.setText(cfg.data)
+        self.limit.setValue(cfg.limit)
+        _set(self.feature_kind, f.kind if f.kind != "image" else "mfcc")
+        self.n_mfcc.setValue(f.n_mfcc)
+        self.n_mels.setValue(f.n_mels)
+        self.sample_rate.setValue(f.sample_rate)
+        self.duration.setValue(f.duration)
+        self.hop.setValue(f.hop_length)
+        _set(self.model, cfg.model)
+        self.steps.setValue(cfg.steps)
+        _set(self.encoder, cfg.encoder)
+        _set(self.surrogate, cfg.surrogate)
+        self.beta.setValue(cfg.beta)
+        _set(self.loss, cfg.loss)
+        _set(self.optimiser, cfg.optimiser)
+        self.lr.setValue(cfg.lr)
+        self.batch.setValue(cfg.batch)
+        self.epochs.setValue(cfg.epochs)
+        self.patience.setValue(cfg.patience)
+        _set(self.weighting, cfg.class_weighting)
+        if self.device.findData(cfg.device) < 0:
+            self.device.addItem(cfg.device, cfg.device)  # e.g. cuda:1 saved on another machine
+        _set(self.device, cfg.device)
+        self.seed.setValue(cfg.seed)
+        a = cfg.augment
+        self.copies.setValue(int(a.get("copies", 0) or 0))
+        self.time_shift.setValue(float(a.get("time_shift_s", 0.0) or 0.0))
+        self.noise.setChecked(a.get("noise_snr_db") is not None)
+        if a.get("noise_snr_db") is not None:
+            self.noise_snr.setValue(float(a["noise_snr_db"]))
+        self.time_mask.setValue(int(a.get("spec_time_mask", 0) or 0))
+        self.freq_mask.setValue(int(a.get("spec_freq_mask", 0) or 0))
+        self._on_model_changed(0)
