@@ -82,8 +82,22 @@ def _surrogate_times(kind, u, thr, k, g, a):  # pragma: no cover - jitted
 
 @numba.njit(parallel=True, cache=True, nogil=True)
 def lif_backward(
-    mem, g_spk, g_mem, has_gs, has_gm, beta, thr, prev0, reset, kind, k, static, want_beta,
-    d_cur, g_beta, g_mem0,
+    mem,
+    g_spk,
+    g_mem,
+    has_gs,
+    has_gm,
+    beta,
+    thr,
+    prev0,
+    reset,
+    kind,
+    k,
+    static,
+    want_beta,
+    d_cur,
+    g_beta,
+    g_mem0,
 ):  # pragma: no cover - jitted
     """BPTT through the sequence.
 

@@ -79,6 +79,7 @@ __all__ = [
     "resolve_input",
     "select",
     "select_job",
+    "split_names",
     "write_manifest",
 ]
 
@@ -115,9 +116,8 @@ class SelectionConfig:
     def __post_init__(self) -> None:
         for name in ("classes", "exclude", "skip_restricted"):
             value = getattr(self, name)
-            if isinstance(value, str):
-                value = tuple(v.strip() for v in value.split(",") if v.strip())
-            object.__setattr__(self, name, tuple(value))
+            value = (value,) if isinstance(value, str) else value
+            object.__setattr__(self, name, tuple(v.strip() for v in value if v.strip()))
         if len(self.classes) < 2:
             raise ConfigError("classes: pick at least two target classes")
         if len(set(self.classes)) != len(self.classes):
@@ -200,6 +200,25 @@ class Selection:
     def file_for(self, clip: Clip) -> str:
         """The clip's file, relative to the output folder (``Music/abc_30000.wav``)."""
         return f"{folder_name(self.class_names[clip.class_index])}/{clip.key}.{self.config.format}"
+
+
+def split_names(text: str, onto: Ontology) -> tuple[str, ...]:
+    """Split a comma-separated list of node names or IDs, keeping names that hold commas.
+
+    ``"Music, Domestic animals, pets"`` gives ``("Music", "Domestic animals, pets")``: adjacent
+    pieces are joined back when together they name an ontology node (longest match first).
+    """
+    pieces = [p.strip() for p in text.split(",") if p.strip()]
+    known = {n.name.casefold() for n in onto.nodes.values()}
+    out, i = [], 0
+    while i < len(pieces):
+        for j in range(len(pieces), i, -1):
+            joined = ", ".join(pieces[i:j])
+            if j == i + 1 or joined.casefold() in known:
+                out.append(joined)
+                i = j
+                break
+    return tuple(out)
 
 
 def _resolve_all(onto: Ontology, names: tuple[str, ...], field_name: str) -> tuple[str, ...]:

@@ -187,9 +187,10 @@ def read_manifest(path: str | os.PathLike) -> tuple[list[ManifestRow], list[str]
 def open_output(path: str | os.PathLike):
     """The downloaded clips of an output folder as an ``engine.datasets.AudioSource``.
 
-    This is what ``open_source("audioset:DIR")`` returns: classes in the selection's order,
-    one item per clip whose file exists (group = video ID, split = the official one when the
-    selection mixes eval and train CSVs); clips not downloaded are listed in ``skipped``.
+    This is what ``open_source("audioset:DIR")`` returns: classes in the selection's order (those
+    with at least one clip), one item per clip whose file exists (group = video ID, split = the
+    official one when clips of both the eval and a train CSV are there); clips not downloaded are
+    listed in ``skipped`` with the reason.
     """
     from engine.audio import audio_info  # the data helper's modules, imported when needed
     from engine.datasets import AudioSource, Item
@@ -201,8 +202,8 @@ def open_output(path: str | os.PathLike):
     rows, classes = read_manifest(root)
     spec = f"audioset:{root}"
     state = read_state(root)
-    index = {name: i for i, name in enumerate(classes)}
-    items, infos, skipped = [], [], []
+    found = []
+    skipped = []
     for row in rows:
         full = root / row.file
         if not full.is_file():
@@ -211,17 +212,28 @@ def open_output(path: str | os.PathLike):
             skipped.append((str(full), f"download failed: {why}" if why else "not downloaded"))
             continue
         try:
-            info = audio_info(full)
+            found.append((row, audio_info(full)))
         except DataError as exc:
             skipped.append((str(full), str(exc).split(": ", 1)[-1]))
-            continue
-        items.append(
-            Item(str(full), index[row.class_name], row.split or None, row.ytid, len(items))
-        )
-        infos.append(info)
-    if not items:
+    if not found:
         raise DataError(
             f"{spec}: none of the {len(rows)} clips is downloaded yet "
             f"(run: snn-explorer dataset audioset --out {root} --download)"
         )
-    return AudioSource(spec, classes, items, infos, skipped)
+    # a class with no clip yet is left out (as an empty folder would be), and the official
+    # split only stands when both of its sides are there
+    present = {row.class_name for row, _ in found}
+    classes = [c for c in classes if c in present]
+    index = {name: i for i, name in enumerate(classes)}
+    use_split = {row.split for row, _ in found} == {"train", "test"}
+    items = [
+        Item(
+            str(root / row.file),
+            index[row.class_name],
+            row.split if use_split else None,
+            row.ytid,
+            i,
+        )
+        for i, (row, _) in enumerate(found)
+    ]
+    return AudioSource(spec, classes, items, [info for _, info in found], skipped)

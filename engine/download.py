@@ -150,13 +150,20 @@ class DownloadResult:
 # ----------------------------------------------------------------------------- state file
 def read_state(out_dir: str | os.PathLike) -> dict[str, dict]:
     """Per-clip state of an output folder (empty when none was written or it is unreadable)."""
-    path = Path(out_dir) / STATE_NAME
+    return _read_state_file(Path(out_dir))[1]
+
+
+def _read_state_file(out_dir: Path) -> tuple[int | None, dict[str, dict]]:
     try:
-        data = json.loads(path.read_text(encoding="utf-8"))
+        data = json.loads((out_dir / STATE_NAME).read_text(encoding="utf-8"))
         clips = data.get("clips", {})
-        return {str(k): dict(v) for k, v in clips.items() if isinstance(v, dict)}
+        rate = data.get("sample_rate")
+        return (
+            int(rate) if isinstance(rate, int) else None,
+            {str(k): dict(v) for k, v in clips.items() if isinstance(v, dict)},
+        )
     except (OSError, ValueError, AttributeError):
-        return {}
+        return None, {}
 
 
 def _write_state(out_dir: Path, clips: dict[str, dict], sample_rate: int) -> None:
@@ -217,10 +224,25 @@ def download_clips(
         ffmpeg=_find_ffmpeg(),
     )
     lock = _lock(out)
+    try:
+        return (yield from _download_locked(out, cfg, rows, settings, stop))
+    finally:
+        if lock is not None:
+            lock.close()
+
+
+def _download_locked(
+    out: Path,
+    cfg: DownloadConfig,
+    rows: list[ManifestRow],
+    settings: FetchSettings,
+    stop: threading.Event | None,
+) -> Generator[DownloadStarted | DownloadProgress, None, DownloadResult]:
     tmp_root = out / _TMP_DIR
     shutil.rmtree(tmp_root, ignore_errors=True)  # leftovers of a killed run (we hold the lock)
     tmp_root.mkdir()
-    old = read_state(out)
+    old_rate, old = _read_state_file(out)
+    trust_done = old_rate == int(cfg.sample_rate)  # else every existing file is checked again
     clips: dict[str, dict] = {}
     queue: deque[tuple[ManifestRow, int]] = deque()
     for row in rows:
@@ -230,7 +252,7 @@ def download_clips(
         if refused:
             clips[row.key] = {"state": "failed", "file": row.file, "attempts": 0, **refused}
         elif final.is_file() and (
-            prev.get("state") == "done"
+            (trust_done and prev.get("state") == "done")
             or not verify_clip(final, row.end - row.start, int(cfg.sample_rate), cfg.tolerance_s)
         ):
             clips[row.key] = {
@@ -324,8 +346,6 @@ def download_clips(
         pool.shutdown(wait=True)
         _write_state(out, clips, int(cfg.sample_rate))
         shutil.rmtree(tmp_root, ignore_errors=True)
-        if lock is not None:
-            lock.close()
     final = counts()
     failed = tuple(_outcome(r, clips[r.key]) for r in rows if clips[r.key]["state"] == "failed")
     return DownloadResult(

@@ -25,3 +25,7 @@ class DownloadError(SnnError):
 
 class DeviceError(SnnError):
     """An audio or compute device that is missing or failed."""
+
+
+class ExportError(SnnError):
+    """A model that a format cannot express (the message names the layer), or a failed export."""

@@ -132,32 +132,59 @@ def _forward_torch(cur, steps, static, beta, threshold, reset, mem0, shape):
     return spk, mem_rec
 
 
-def _flat_beta(beta, shape, dtype):
-    n = shape.numel()
-    if isinstance(beta, torch.Tensor):
-        return beta.detach().to(dtype).expand(shape).contiguous().view(n)
-    return torch.full((n,), float(beta), dtype=dtype)
+# The Numba kernels see every tensor as a flat (T, N) array. N runs in the memory order of the
+# input current (e.g. channels-last), and the outputs are laid out the same way, so a
+# channels-last current gives channels-last spikes for the next convolution without a copy.
+
+
+def _memory_order(x: torch.Tensor) -> tuple[int, ...]:
+    """Dimensions of ``x`` from the slowest-varying to the fastest in memory."""
+    return tuple(sorted(range(x.dim()), key=lambda d: (-x.stride(d), d)))
+
+
+def _flat_state(x: torch.Tensor, order) -> torch.Tensor:
+    return x.permute(order).contiguous().view(-1)
+
+
+def _flat_seq(x: torch.Tensor, order) -> torch.Tensor:
+    return x.permute(0, *(d + 1 for d in order)).contiguous().view(x.shape[0], -1)
+
+
+def _empty_seq(steps, shape, order, dtype):
+    """``[steps, *shape]`` tensor laid out in ``order``, and its flat ``(steps, N)`` view."""
+    buf = torch.empty((steps, *(shape[d] for d in order)), dtype=dtype)
+    inverse = sorted(range(len(order)), key=lambda i: order[i])
+    return buf.permute(0, *(i + 1 for i in inverse)), buf.view(steps, -1)
+
+
+def _np_scalar(value, dtype):
+    import numpy as np
+
+    return np.float64(value) if dtype == torch.float64 else np.float32(value)
 
 
 def _forward_numba(cur, steps, static, beta, threshold, reset, mem0, shape):
-    k = _numba_kernels()
-    n = shape.numel()
-    np_dtype = {torch.float32: "float32", torch.float64: "float64"}[cur.dtype]
-    import numpy as np
-
-    c = cur.detach().contiguous().view(1 if static else steps, n)
-    mem_rec = torch.empty((steps, *shape), dtype=cur.dtype)
-    spk = torch.empty((steps, *shape), dtype=cur.dtype)
-    prev = _prev0(mem0, shape, cur.dtype, cur.device).contiguous().view(n)
-    k.lif_forward(
+    kernels = _numba_kernels()
+    order = _memory_order(cur if static else cur[0])
+    cur = cur.detach()
+    c = _flat_state(cur, order).view(1, -1) if static else _flat_seq(cur, order)
+    mem_rec, mem_flat = _empty_seq(steps, shape, order, cur.dtype)
+    spk, spk_flat = _empty_seq(steps, shape, order, cur.dtype)
+    b = beta.detach().to(cur.dtype).expand(shape) if isinstance(beta, torch.Tensor) else None
+    b = (
+        _flat_state(b, order)
+        if b is not None
+        else torch.full((shape.numel(),), beta, dtype=cur.dtype)
+    )
+    kernels.lif_forward(
         c.numpy(),
         static,
-        _flat_beta(beta, shape, cur.dtype).numpy(),
-        np.dtype(np_dtype).type(threshold),
-        prev.numpy(),
+        b.to(cur.dtype).numpy(),
+        _np_scalar(threshold, cur.dtype),
+        _flat_state(_prev0(mem0, shape, cur.dtype, cur.device), order).numpy(),
         _RESET_ID[reset],
-        mem_rec.view(steps, n).numpy(),
-        spk.view(steps, n).numpy(),
+        mem_flat.numpy(),
+        spk_flat.numpy(),
     )
     return spk, mem_rec
 
@@ -201,40 +228,40 @@ def _backward_torch(ctx, mem_rec, g_spk, g_mem, beta_t, mem0):
 
 
 def _backward_numba(ctx, mem_rec, g_spk, g_mem, beta_t, mem0):
-    import numpy as np
-
     beta, threshold, reset, surrogate, slope, steps, static, _ = ctx.cfg
-    k = _numba_kernels()
+    kernels = _numba_kernels()
     shape = mem_rec.shape[1:]
-    n = shape.numel()
     dtype = mem_rec.dtype
+    order = _memory_order(mem_rec[0])
     dummy = torch.zeros((1, 1), dtype=dtype)
-    gs = dummy if g_spk is None else g_spk.to(dtype).contiguous().view(steps, n)
-    gm = dummy if g_mem is None else g_mem.to(dtype).contiguous().view(steps, n)
-    d_cur = torch.empty((1 if static else steps, n), dtype=dtype)
-    g_beta = torch.empty(n, dtype=dtype)
-    g_mem0 = torch.empty(n, dtype=dtype)
+    gs = dummy if g_spk is None else _flat_seq(g_spk.to(dtype), order)
+    gm = dummy if g_mem is None else _flat_seq(g_mem.to(dtype), order)
+    d_cur, d_flat = _empty_seq(1 if static else steps, shape, order, dtype)
+    g_beta, g_beta_flat = _empty_seq(1, shape, order, dtype)
+    g_mem0, g_mem0_flat = _empty_seq(1, shape, order, dtype)
     want_beta = beta_t is not None and ctx.needs_input_grad[1]
-    k.lif_backward(
-        mem_rec.view(steps, n).numpy(),
+    b = beta_t.detach().expand(shape) if beta_t is not None else None
+    b = _flat_state(b, order) if b is not None else torch.full((shape.numel(),), beta, dtype=dtype)
+    kernels.lif_backward(
+        _flat_seq(mem_rec, order).numpy(),
         gs.numpy(),
         gm.numpy(),
         g_spk is not None,
         g_mem is not None,
-        _flat_beta(beta_t if beta_t is not None else beta, shape, dtype).numpy(),
-        np.dtype(str(dtype).removeprefix("torch.")).type(threshold),
-        _prev0(mem0, shape, dtype, mem_rec.device).contiguous().view(n).numpy(),
+        b.to(dtype).numpy(),
+        _np_scalar(threshold, dtype),
+        _flat_state(_prev0(mem0, shape, dtype, mem_rec.device), order).numpy(),
         _RESET_ID[reset],
         _SURROGATE_ID[surrogate],
         float(slope),
         static,
         want_beta,
-        d_cur.numpy(),
-        g_beta.numpy(),
-        g_mem0.numpy(),
+        d_flat.numpy(),
+        g_beta_flat.view(-1).numpy(),
+        g_mem0_flat.view(-1).numpy(),
     )
-    g_cur = d_cur.view(shape) if static else d_cur.view(steps, *shape)
-    return g_cur, g_beta.view(shape) if want_beta else None, g_mem0.view(shape)
+    g_cur = d_cur[0] if static else d_cur
+    return g_cur, g_beta[0] if want_beta else None, g_mem0[0]
 
 
 class _LIFFunction(torch.autograd.Function):
@@ -275,6 +302,20 @@ class _LIFFunction(torch.autograd.Function):
         return g_cur, g_beta, g_mem0, None, None, None, None, None, None, None
 
 
+def _static_source(cur: torch.Tensor) -> torch.Tensor:
+    """The ``[B, ...]`` tensor that ``cur`` (stride 0 over time) repeats."""
+    base = cur._base
+    if (
+        base is not None
+        and base.shape == cur.shape[1:]
+        and base.stride() == cur.stride()[1:]
+        and base.storage_offset() == cur.storage_offset()
+        and base.dtype == cur.dtype
+    ):
+        return base  # the autograd graph then skips the expand: same gradient, no [T, ...] copy
+    return cur[0]
+
+
 def lif_sequence(
     cur: torch.Tensor,
     beta: float | torch.Tensor = 0.9,
@@ -307,6 +348,10 @@ def lif_sequence(
         cur = cur.float()
     static = steps is not None
     n_steps = int(steps) if static else cur.shape[0]
+    if not static and cur.dim() > 1 and cur.shape[0] > 1 and cur.stride(0) == 0:
+        # a time-constant current expanded over T (direct input): integrate the one step's
+        # current; its gradient is then summed over time inside the kernel, not materialised
+        cur, static = _static_source(cur), True
     beta_t = beta if isinstance(beta, torch.Tensor) else None
     if beta_t is not None and beta_t.dtype != cur.dtype:
         beta_t = beta_t.to(cur.dtype)

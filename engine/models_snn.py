@@ -228,6 +228,7 @@ class CSNN(_Spiking):
         pool: int = 2,
         hidden: int = 0,
         batchnorm: bool = True,
+        readout_norm: bool = False,
         input_norm: str = "standard",
         **lif,
     ):
@@ -276,6 +277,7 @@ class CSNN(_Spiking):
             self.lif_hidden = LIF(**_lif_kwargs(lif))
             flat = self.hidden
         self.fc = nn.Linear(flat, n_classes)
+        self.bn_out = nn.BatchNorm1d(n_classes) if readout_norm else nn.Identity()
         self.out = LIF(**_lif_kwargs(lif))
         names = [f"lif{i + 1}" for i in range(len(channels))]
         self.layer_names = tuple(names + (["lif_hidden"] if self.hidden else []) + ["out"])
@@ -310,7 +312,7 @@ class CSNN(_Spiking):
             flat, mem = self.lif_hidden(cur)
             if rec is not None:
                 rec["lif_hidden"] = (flat, mem)
-        spk, mem = self.out(_fold(flat, self.fc))
+        spk, mem = self.out(_fold(flat, lambda v: self.bn_out(self.fc(v))))
         if rec is not None:
             rec["out"] = (spk, mem)
         return SpikingOutput(spk, mem, rec)

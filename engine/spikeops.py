@@ -128,22 +128,26 @@ class _ConvPool(torch.autograd.Function):
         return g_x, g_w, g_b, None, None, None, None, None, None
 
 
+def _window_base(hp: int, wp: int, width: int, k: int) -> torch.Tensor:
+    """Flat index of each pooling window's top-left element ``[1, 1, hp, wp]`` (int64)."""
+    rows = torch.arange(hp, dtype=torch.int64).view(hp, 1) * (k * width)
+    cols = torch.arange(wp, dtype=torch.int64).view(1, wp) * k
+    return (rows + cols).view(1, 1, hp, wp)
+
+
 def _encode_argmax(idx: torch.Tensor, width: int, k: int) -> torch.Tensor:
-    """``int64`` flat indices of each window's winner -> position in its window (``uint8``)."""
-    hp, wp = idx.shape[2:]
-    rows = torch.arange(hp, dtype=idx.dtype).view(1, 1, hp, 1) * k
-    cols = torch.arange(wp, dtype=idx.dtype).view(1, 1, 1, wp) * k
-    dy = torch.div(idx, width, rounding_mode="floor") - rows
-    dx = idx.remainder(width) - cols
-    return (dy * k + dx).to(torch.uint8)
+    """Each window winner's offset from the window's corner, in the smallest integer type.
+
+    ``F.max_pool2d``'s int64 indices cost 8 bytes per output; the offset (at most
+    ``(k - 1) * (width + 1)``) fits one byte for the report's layer sizes.
+    """
+    largest = (k - 1) * (width + 1)
+    small = torch.uint8 if largest < 256 else torch.int16 if largest < 32768 else torch.int32
+    return (idx - _window_base(*idx.shape[2:], width, k)).to(small)
 
 
 def _decode_argmax(code: torch.Tensor, width: int, k: int) -> torch.Tensor:
-    hp, wp = code.shape[2:]
-    c = code.to(torch.int64)
-    rows = torch.arange(hp, dtype=torch.int64).view(1, 1, hp, 1) * k
-    cols = torch.arange(wp, dtype=torch.int64).view(1, 1, 1, wp) * k
-    return (rows + torch.div(c, k, rounding_mode="floor")) * width + cols + c.remainder(k)
+    return code.to(torch.int64).add_(_window_base(*code.shape[2:], width, k))
 
 
 def conv_pool(

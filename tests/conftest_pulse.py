@@ -236,3 +236,29 @@ def fsdd_checkpoint(tmp_path_factory) -> TrainedCheckpoint:
     best = base / "run" / "best.pt"
     assert result.status == "completed" and best.exists(), result
     return TrainedCheckpoint(str(best), float(result.test_acc), seconds)
+
+
+@pytest.fixture
+def no_sound_server(monkeypatch, tmp_path):
+    """PortAudio re-read with PulseAudio pointed at nothing: the device list of a bare machine.
+
+    Skips when this machine still lists a capture device (real hardware).
+    """
+    conf = tmp_path / "no-autospawn.conf"
+    conf.write_text("autospawn = no\n")
+    monkeypatch.setenv("PULSE_SERVER", "unix:/nonexistent/snn-explorer-no-pulse")
+    monkeypatch.setenv("PULSE_CLIENTCONFIG", str(conf))
+    _reinit_portaudio()
+    try:
+        import sounddevice as sd
+
+        has_input = any(d["max_input_channels"] > 0 for d in sd.query_devices())
+    except OSError:
+        has_input = False
+    if has_input:
+        monkeypatch.undo()
+        _reinit_portaudio()
+        pytest.skip("this machine has a real capture device")
+    yield
+    monkeypatch.undo()
+    _reinit_portaudio()

@@ -99,9 +99,10 @@ def _split(text: str) -> tuple[str, ...]:
 def _select(args):
     from engine import audioset
 
+    onto = audioset.load_ontology(audioset.resolve_input(args.ontology))
     cfg = audioset.SelectionConfig(
-        classes=_split(args.classes),
-        exclude=_split(args.exclude),
+        classes=audioset.split_names(args.classes, onto),
+        exclude=audioset.split_names(args.exclude, onto),
         skip_restricted=_split(args.skip_restricted),
         min_length=args.min_length,
         per_class=args.per_class,
@@ -109,7 +110,6 @@ def _select(args):
         seed=args.seed,
         format=args.format,
     )
-    onto = audioset.load_ontology(audioset.resolve_input(args.ontology))
     segments = args.segments or ["eval", "balanced_train"]
     table = audioset.read_segments([audioset.resolve_input(s) for s in segments])
     sel = audioset.select(onto, table, cfg)

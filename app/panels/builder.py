@@ -8,6 +8,7 @@ step (reading the CSVs, selecting, downloading) is an engine job on a worker thr
 
 from __future__ import annotations
 
+import html
 import json
 import os
 import re
@@ -113,7 +114,10 @@ class BuilderPanel(QWidget):
         self._say(text, error=True)
 
     def _say(self, text: str, error: bool = False) -> None:
-        self.message.setText(f"<span style='color:#a33'>{text}</span>" if error else text)
+        if error:  # engine messages are plain text (they may hold "<...>")
+            self.message.setText(f"<span style='color:#a33'>{html.escape(text)}</span>")
+        else:
+            self.message.setText(text)
         self.context.status(re.sub(r"<[^>]+>", "", text))  # the status bar shows plain text
 
     def is_busy(self) -> bool:

@@ -109,8 +109,7 @@ class SelectionForm(QWidget):
         self.remove_class.clicked.connect(lambda: self._remove(self.classes))
         self.remove_excluded.clicked.connect(lambda: self._remove(self.excluded))
         self.reset_classes.clicked.connect(self._on_reset_classes_clicked)
-        self._class_names = list(DEFAULT_CLASSES)  # before an ontology is loaded: names
-        self._show_names(self.classes, self._class_names)
+        self._show_names(self.classes, DEFAULT_CLASSES)
 
     # ----- lists of ontology nodes (items hold the ID; the text is the name)
     @staticmethod

@@ -7,6 +7,7 @@ node with two parents appears under both (as in the official ontology browser).
 
 from __future__ import annotations
 
+import html
 from collections.abc import Mapping
 
 from PySide6.QtCore import QSortFilterProxyModel, Qt, Signal
@@ -209,7 +210,9 @@ class OntologyTree(QWidget):
         count = self.proxy.index(current.row(), 1, current.parent()).data()
         tags = f" [{', '.join(node.restrictions)}]" if node.restrictions else ""
         desc = node.description if len(node.description) < 260 else node.description[:257] + "..."
-        self.details.setText(f"<b>{onto.path(nid)}</b>{tags} - {count} clips<br>{desc}")
+        self.details.setText(
+            f"<b>{html.escape(onto.path(nid))}</b>{tags} - {count} clips<br>{html.escape(desc)}"
+        )
 
     def _on_view_double_clicked(self, _index) -> None:
         self._emit(self.classRequested)

@@ -390,5 +390,9 @@ class DataPanel(QWidget):
     def shutdown(self) -> None:
         for handle in (self._open, self._examples, self._features, self._player):
             if handle is not None:
+                handle.request_stop()
+                # the worker's own quit request reaches the thread through this (blocked) GUI
+                # thread's event loop; asking directly lets the wait below end when the job does
+                handle.thread.quit()
                 handle.stop_and_wait(10000)
         self.buffer.stop()

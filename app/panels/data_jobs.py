@@ -6,6 +6,7 @@ Each ``*_job`` returns a factory for ``app.workers.start_worker``: ``job(stop)``
 
 from __future__ import annotations
 
+import logging
 import os
 from dataclasses import dataclass
 from pathlib import Path
@@ -13,6 +14,8 @@ from pathlib import Path
 import numpy as np
 
 from engine.errors import DeviceError
+
+log = logging.getLogger(__name__)
 
 
 @dataclass(frozen=True)
@@ -138,7 +141,8 @@ def output_device_problem() -> str | None:
     try:
         dev = sd.query_devices(kind="output")
     except Exception as exc:  # PortAudioError or ValueError when there is no device
-        return f"no audio output device ({str(exc).splitlines()[0]})"
+        log.info("no audio output device: %s", exc)
+        return "no audio output device"
     if not dev or dev.get("max_output_channels", 0) < 1:
         return "no audio output device"
     return None

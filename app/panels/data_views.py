@@ -145,7 +145,8 @@ class BalanceChart(QWidget):
             self.data[name].setData(x, h)
             base += h
         step = max(1, int(np.ceil(len(class_names) / 16)))
-        ticks = [(i, short(n, 12)) for i, n in enumerate(class_names) if i % step == 0]
+        width = max(6, 110 // max(len(class_names), 1))  # characters that fit under a bar
+        ticks = [(i, short(n, width)) for i, n in enumerate(class_names) if i % step == 0]
         self.plot.getPlotItem().getAxis("bottom").setTicks([ticks, []])
         self.plot.setXRange(-0.6, len(class_names) - 0.4, padding=0)
         self.plot.setYRange(0, max(base.max(), 1) * 1.3, padding=0)  # room for the legend

@@ -75,6 +75,7 @@ class LivePanel(QWidget):
         self.last_prediction: WindowPrediction | None = None
         self.last_sound: SoundEvent | None = None
         self.file_result: list = []
+        self.file_path = ""
         self.summary: LiveStopped | None = None
         self.error = ""
 
@@ -177,13 +178,15 @@ class LivePanel(QWidget):
         return self.worker is not None and self.worker.is_running()
 
     def _start(self, factory):
-        return start_worker(
+        handle = start_worker(
             factory,
             self,
             on_progress=self.buffer.push,
             on_finished=self._on_worker_finished,
             on_failed=self._on_worker_failed,
         )
+        handle.done.connect(self._sync)  # buttons follow the thread, which ends after the job
+        return handle
 
     # ----- files
     def classify_path(self, path: str) -> bool:
@@ -197,6 +200,7 @@ class LivePanel(QWidget):
         window = self.controls.window_s()
         self.error = ""
         self.file_result = []
+        self.file_path = str(path)
         self.history.clear()
         self.views.clear()
         self.mode = "file"
@@ -256,7 +260,7 @@ class LivePanel(QWidget):
         if self.history:
             times = np.array([h[0] for h in self.history])
             self.views.show_history(times, np.stack([h[1] for h in self.history]))
-        if self.latencies:
+        if self.latencies and self.mode == "live":
             median, p95 = latency_summary(list(self.latencies))
             self.views.show_latency(
                 f"latency {self.latencies[-1]:.0f} ms (median {median:.0f}, p95 {p95:.0f})  "
@@ -285,10 +289,19 @@ class LivePanel(QWidget):
             return
         self.last_prediction = best
         self.views.show_prediction(best)
-        self.views.show_window(best.start / best.sample_rate, best.end / best.sample_rate)
-        what = f"{len(sounds)} sound(s), {len(windows)} window(s)"
-        self.views.show_heard(f"file: {best.class_name}  ({best.confidence:.0%})")
-        self.controls.file_info.setText(f"{what}; showing the most confident.")
+        name = Path(self.file_path).name
+        if len(windows) == 1 and not sounds and best.waveform is not None:
+            # a clip shorter than the window: show it as the model saw it, placed in its window
+            y = best.waveform
+            self.views.show_audio(np.arange(len(y)) / self.predictor.feature_config.sample_rate, y)
+            self.views.show_window(0.0, len(y) / self.predictor.feature_config.sample_rate)
+            what = "the whole clip, placed in the model's window as in training"
+        else:
+            self.views.show_window(best.start / best.sample_rate, best.end / best.sample_rate)
+            what = f"{len(sounds)} sound(s), {len(windows)} window(s); showing the most confident"
+        self.views.show_heard(f"{name}: {best.class_name}  ({best.confidence:.0%})")
+        self.views.show_latency(f"inference {best.latency_ms:.0f} ms  ")
+        self.controls.file_info.setText(f"{name}: {what}.")
 
     def _on_worker_failed(self, message: str) -> None:
         self.error = message

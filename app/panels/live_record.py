@@ -256,6 +256,7 @@ class RecordView(QWidget):
             on_finished=self._on_worker_finished,
             on_failed=self._on_worker_failed,
         )
+        handle.done.connect(self._sync)  # buttons follow the thread, which ends after the job
         self._sync()
         return handle
 

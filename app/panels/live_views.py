@@ -111,6 +111,10 @@ class LiveViews(QWidget):
         self.raster_note = pg.TextItem("", color=(90, 90, 90), anchor=(0.5, 0.5))
         self.raster_plot.addItem(self.raster_note)
 
+        for plot in self.plots().values():
+            for axis in ("left", "bottom"):
+                plot.getPlotItem().getAxis(axis).enableAutoSIPrefix(False)
+
         grid = QGridLayout()
         grid.addWidget(self.wave_plot, 0, 0, 1, 2)
         grid.addWidget(self.feat_plot, 1, 0)
@@ -146,15 +150,20 @@ class LiveViews(QWidget):
         for curve in self.hist_curves:
             self.hist_plot.removeItem(curve)
         legend.clear()
+        # the bars share these colours, so a long legend is not needed to match them
         self.hist_curves = [
-            self.hist_plot.plot(pen=pg.mkPen(color(i), width=2), name=name if n <= 12 else None)
+            self.hist_plot.plot(pen=pg.mkPen(color(i), width=2), name=name if n <= 6 else None)
             for i, name in enumerate(names)
         ]
         self.clear()
 
     def clear(self) -> None:
         n = len(self.class_names)
-        self.bars.setOpts(x=np.arange(n), height=np.zeros(n), brushes=[pg.mkBrush(color(0))] * n)
+        self.bars.setOpts(
+            x=np.arange(n),
+            height=np.zeros(n),
+            brushes=[pg.mkBrush(*color(i), 90) for i in range(n)],
+        )
         self.prob_points.setData([], [])
         for curve in self.hist_curves:
             curve.setData([], [])
@@ -180,7 +189,7 @@ class LiveViews(QWidget):
         """Bars, features and raster of one :class:`engine.live_window.WindowPrediction`."""
         probs = np.asarray(pred.probs, dtype=float)
         n = len(probs)
-        brushes = [pg.mkBrush(color(1) if i == pred.label else (150, 170, 200)) for i in range(n)]
+        brushes = [pg.mkBrush(*color(i), 255 if i == pred.label else 90) for i in range(n)]
         self.bars.setOpts(x=np.arange(n), height=probs, brushes=brushes)
         self.prob_points.setData(np.arange(n), probs)
         if pred.features is not None:
@@ -200,10 +209,18 @@ class LiveViews(QWidget):
             self.raster_note.setPos(spikes.shape[0] / 2, (n - 1) / 2)
 
     def show_history(self, times: np.ndarray, probs: np.ndarray) -> None:
-        """``probs [N, C]`` against ``times [N]`` (seconds)."""
+        """``probs [N, C]`` against ``times [N]`` (seconds); dots while there are few points."""
+        few = len(times) < 4
         for i, curve in enumerate(self.hist_curves):
             if i < probs.shape[1]:
-                curve.setData(times, probs[:, i])
+                curve.setData(
+                    times,
+                    probs[:, i],
+                    symbol="o" if few else None,
+                    symbolSize=7,
+                    symbolBrush=color(i),
+                    symbolPen=None,
+                )
 
     def show_heard(self, text: str) -> None:
         self.heard.setText(text)

@@ -131,9 +131,16 @@ class SingleNeuronView(QWidget):
         self.spike_curve.setData(t, res.spikes)
         times = np.flatnonzero(res.spikes)
         first = f", first at step {times[0]}" if times.size else ""
+        decay = f"beta = {res.beta:.4f}"
+        if res.model == "lapicque":
+            r, c = res.params["resistance"], res.params["capacitance"]
+            euler = 1.0 - res.dt / (r * c)
+            decay = f"R = {r:.3g}, C = {c:.3g}, Euler decay 1 - dt/RC = {euler:.4f}"
+            if euler < 0:
+                decay += " (dt > RC: the Euler step overshoots and oscillates)"
         self.summary.setText(
             f"{res.spike_count} spikes in {res.steps} steps (rate {res.firing_rate:.3f} per step)"
-            f"{first}; beta = {res.beta:.4f}; max U = {res.membrane.max():.3f}"
+            f"{first}; {decay}; max U = {res.membrane.max():.3f}"
         )
 
     def _refresh_legend(self, others) -> None:

@@ -10,16 +10,14 @@ from __future__ import annotations
 
 import logging
 import os
-import shutil
 import time
+from collections import deque
 from pathlib import Path
 
 from PySide6.QtCore import Qt, Signal
 from PySide6.QtWidgets import (
-    QFileDialog,
     QHBoxLayout,
     QLabel,
-    QMessageBox,
     QPlainTextEdit,
     QProgressBar,
     QPushButton,
@@ -29,14 +27,14 @@ from PySide6.QtWidgets import (
     QWidget,
 )
 
+from app.panels.training_files import TrainingFilesMixin
 from app.panels.training_runs import RunsPane
 from app.panels.training_setup import SetupPane
 from app.panels.training_traces import TracesView
 from app.panels.training_views import ConfusionView, CurvesView, progress_text
-from app.plotting import export_plot
 from app.settings import read_value
 from app.workers import EventBuffer, WorkerHandle, start_worker
-from engine.config import RunConfig, load_config, save_config
+from engine.config import RunConfig, load_config
 from engine.device import available_devices
 from engine.errors import SnnError
 from engine.run_history import RunHistory
@@ -46,7 +44,7 @@ from engine.runs import default_runs_dir, new_run_dir, read_run
 log = logging.getLogger(__name__)
 
 
-class TrainingPanel(QWidget):
+class TrainingPanel(TrainingFilesMixin, QWidget):
     """Set-up pane on the left; controls, progress and the views on the right.
 
     Signals
@@ -121,6 +119,8 @@ class TrainingPanel(QWidget):
         self.worker: WorkerHandle | None = None
         self.buffer: EventBuffer | None = None
         self.events_seen = 0  # progress signals received from the current worker
+        self.redraw_count = 0  # buffer flushes drawn (the UI benchmark reads it)
+        self.redraw_ms: deque[float] = deque(maxlen=2000)  # time per flush, on the UI thread
         self.stop_latency_s: float | None = None  # Stop pressed -> worker thread ended
         self._stop_asked = 0.0
         self._log_lines = 0
@@ -233,9 +233,12 @@ class TrainingPanel(QWidget):
         self.progress.setFormat(text)
 
     def _on_buffer_events(self, events: list) -> None:
+        t0 = time.perf_counter()
         for ev in events:
             self.history.add(ev)
         self._redraw()
+        self.redraw_count += 1
+        self.redraw_ms.append((time.perf_counter() - t0) * 1000.0)
 
     # ----- worker signals
     def _on_worker_progress(self, event) -> None:
@@ -313,92 +316,9 @@ class TrainingPanel(QWidget):
         if not self.is_running():
             self.setup.data.setText(spec)
 
-    def _on_setup_load(self) -> None:
-        path, _ = QFileDialog.getOpenFileName(self, "Load run config", "", "TOML (*.toml)")
-        if path:
-            self.load_config_file(path)
-
-    def load_config_file(self, path: str) -> None:
-        try:
-            self.setup.set_config(load_config(path))
-        except SnnError as exc:
-            self._show_error(str(exc))
-
-    def _on_setup_save(self) -> None:
-        path, _ = QFileDialog.getSaveFileName(self, "Save run config", "run.toml", "TOML (*.toml)")
-        if path:
-            self.save_config_file(path)
-
-    def save_config_file(self, path: str) -> None:
-        try:
-            save_config(self.setup.config(), path)
-        except (SnnError, OSError) as exc:
-            self._show_error(str(exc))
-
     def _on_runs_open_requested(self, path: str) -> None:
         self.open_run(path)
         self.tabs.setCurrentWidget(self.curves)
-
-    # ----- exports
-    def plots(self) -> dict:
-        """Every plot of the tab by title (for export and the report)."""
-        return {
-            **self.curves.plots(),
-            **self.confusion.plots(),
-            **self.traces.plots(),
-            **self.runs.plots(),
-        }
-
-    def export_plots(self, folder: str) -> list[str]:
-        """Write every plot as PNG, SVG and CSV into ``folder``; returns the files."""
-        os.makedirs(folder, exist_ok=True)
-        out = []
-        for name, target in self.plots().items():
-            stem = os.path.join(folder, name.replace(" ", "_"))
-            for suffix in (".png", ".svg", ".csv"):
-                out.append(export_plot(target, stem + suffix))
-        return out
-
-    def _on_export_plots_clicked(self) -> None:
-        folder = QFileDialog.getExistingDirectory(self, "Export every plot into")
-        if folder:
-            files = self.export_plots(folder)
-            self.context.status(f"{len(files)} files written to {folder}")
-
-    def export_checkpoint(self, dest: str) -> list[str]:
-        """Copy the run's checkpoint (best.pt when there is one) and config.toml beside it."""
-        src = Path(self.history.run_dir)
-        ckpt = src / "best.pt" if (src / "best.pt").is_file() else src / "checkpoint.pt"
-        dest_p = Path(dest)
-        shutil.copyfile(ckpt, dest_p)
-        config = dest_p.with_name(dest_p.stem + ".toml")
-        shutil.copyfile(src / "config.toml", config)
-        return [str(dest_p), str(config)]
-
-    def _on_export_checkpoint_clicked(self) -> None:
-        name = f"{Path(self.history.run_dir).name}.pt"
-        path, _ = QFileDialog.getSaveFileName(self, "Export checkpoint", name, "Checkpoint (*.pt)")
-        if path:
-            try:
-                files = self.export_checkpoint(path)
-            except OSError as exc:
-                QMessageBox.warning(self, "Export checkpoint", f"{path}: {exc.strerror}")
-                return
-            self.context.status(f"wrote {', '.join(files)}")
-
-    def export_report(self, path: str) -> str:
-        from app.report import write_report
-
-        return write_report(path, self.history, self.plots())
-
-    def _on_report_clicked(self) -> None:
-        name = f"{Path(self.history.run_dir).name}.html"
-        path, _ = QFileDialog.getSaveFileName(self, "Export report", name, "HTML (*.html)")
-        if path:
-            try:
-                self.context.status(f"report written to {self.export_report(path)}")
-            except (OSError, SnnError) as exc:
-                self._show_error(f"{path}: {exc}")
 
     # ----- main-window hooks
     def save_state(self, s) -> None:

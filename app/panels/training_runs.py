@@ -25,7 +25,7 @@ from PySide6.QtWidgets import (
 from app.plotting import color, make_plot
 from engine.runs import COMPARISON_COLUMNS, RunInfo, accuracy_curves, comparison_rows, list_runs
 
-OVERLAY_DEFAULT = 4  # runs ticked for the overlay when a folder is first listed
+OVERLAY_DEFAULT = 4  # new runs are ticked for the overlay while fewer than this are
 
 
 class RunsPane(QWidget):
@@ -74,7 +74,8 @@ class RunsPane(QWidget):
         lay.addWidget(split, 1)
 
         self.runs: list[RunInfo] = []
-        self.checked: set[str] | None = None  # None: not chosen yet, tick the newest few
+        self.checked: set[str] = set()  # runs overlaid
+        self.known: set[str] = set()  # runs listed before (a new one may be ticked)
         self.curves: dict[str, pg.PlotDataItem] = {}
 
         browse.clicked.connect(self._on_browse_clicked)
@@ -92,7 +93,7 @@ class RunsPane(QWidget):
             self.set_folder(path)
 
     def _on_folder_edited(self) -> None:
-        self.checked = None
+        self.checked, self.known = set(), set()
         self.folderChanged.emit(self.folder.text())
         self.refresh()
 
@@ -111,7 +112,7 @@ class RunsPane(QWidget):
             self.openRequested.emit(self.runs[row].path)
 
     def _on_table_item_changed(self, item: QTableWidgetItem) -> None:
-        if item.column() != 0 or self.checked is None:
+        if item.column() != 0:
             return
         path = item.data(Qt.ItemDataRole.UserRole)
         if item.checkState() == Qt.CheckState.Checked:
@@ -123,20 +124,23 @@ class RunsPane(QWidget):
     # ----- API
     def set_folder(self, path: str) -> None:
         self.folder.setText(path)
-        self.checked = None
+        self.checked, self.known = set(), set()
         self.folderChanged.emit(path)
         self.refresh()
 
     def set_checked(self, paths: list[str]) -> None:
         """Tick exactly these runs for the overlay."""
         self.checked = set(paths)
+        self.known |= self.checked
         self.refresh()
 
     def refresh(self) -> None:
         """Re-read the folder; keep the ticks."""
         self.runs = list_runs(self.folder.text()) if self.folder.text().strip() else []
-        if self.checked is None:
-            self.checked = {r.path for r in self.runs[:OVERLAY_DEFAULT]}
+        for r in self.runs:  # newest first
+            if r.path not in self.known and len(self.checked) < OVERLAY_DEFAULT:
+                self.checked.add(r.path)
+            self.known.add(r.path)
         self.table.blockSignals(True)
         rows = comparison_rows(self.runs)
         self.table.setRowCount(len(rows))
@@ -158,7 +162,7 @@ class RunsPane(QWidget):
         self._draw_overlay()
 
     def _draw_overlay(self) -> None:
-        wanted = [r for r in self.runs if r.path in (self.checked or set())]
+        wanted = [r for r in self.runs if r.path in self.checked]
         for path in list(self.curves):
             if path not in {r.path for r in wanted}:
                 self.overlay.removeItem(self.curves.pop(path))

@@ -18,46 +18,61 @@ from engine.train_events import Traces
 _VIRIDIS = pg.colormap.get("viridis").getLookupTable(nPts=256)
 
 
-class _Row:
-    """A raster (left) and membrane traces (right) of one layer."""
+PREBUILT_ROWS = 3  # layer rows made up front (a CSNN has three spiking layers)
 
-    def __init__(self, layout: pg.GraphicsLayout, title: str, n_mem: int):
-        self.raster = layout.addPlot(title=f"{title}: spikes")
+
+def _raster_plot(title: str) -> tuple[pg.PlotItem, pg.ImageItem]:
+    plot = pg.PlotItem(title=title)
+    plot.getViewBox().invertY(True)
+    plot.getViewBox().setBackgroundColor((232, 232, 232))
+    image = pg.ImageItem(axisOrder="row-major")
+    image.setLookupTable(grey_lut(inverted=True))
+    plot.addItem(image)
+    add_export_menu(plot, title)
+    return plot, image
+
+
+class _Row:
+    """A raster (left) and membrane traces (right) of one layer; reused from run to run."""
+
+    def __init__(self, index: int):
+        self.raster, self.image = _raster_plot(f"layer {index + 1} spikes")
         self.raster.setLabel("left", "neuron")
-        self.raster.getViewBox().invertY(True)
-        self.raster.getViewBox().setBackgroundColor((232, 232, 232))
-        self.image = pg.ImageItem(axisOrder="row-major")
-        self.image.setLookupTable(grey_lut(inverted=True))
-        self.raster.addItem(self.image)
-        add_export_menu(self.raster, f"{title} spikes")
-        self.mem = layout.addPlot(title=f"{title}: membrane")
+        self.mem = pg.PlotItem(title=f"layer {index + 1} membrane")
         self.mem.setLabel("left", "U")
         self.mem.showGrid(x=True, y=True, alpha=0.2)
-        self.curves = [
-            self.mem.plot(name=f"neuron{i}", pen=pg.mkPen(color(i), width=1.5))
-            for i in range(n_mem)
-        ]
+        self.curves: list[pg.PlotDataItem] = []
         self.threshold = self.mem.plot(
             name="threshold", pen=pg.mkPen(color(3), width=1.5, style=Qt.PenStyle.DashLine)
         )
-        add_export_menu(self.mem, f"{title} membrane")
-        layout.nextRow()
+        add_export_menu(self.mem, f"layer {index + 1} membrane")
 
-    def show(self, spikes: np.ndarray, mem: np.ndarray, threshold: float, title: str) -> None:
+    def show(self, name: str, spikes, mem, mem_ids, threshold: float, title: str) -> None:
         # raster: neurons down, time across (spikes arrive as [T, n])
         self.image.setImage(np.asarray(spikes, dtype=np.float32).T, levels=(0, 1))
         self.raster.setTitle(title)
+        self.raster.getAxis("left").setTicks(None)
+        self.mem.setTitle(f"{name}: membrane of {mem.shape[1]} neurons")
+        while len(self.curves) < mem.shape[1]:
+            i = len(self.curves)
+            self.curves.append(self.mem.plot(pen=pg.mkPen(color(i), width=1.5)))
         t = np.arange(mem.shape[0], dtype=float)
         for i, curve in enumerate(self.curves):
             if i < mem.shape[1]:
                 curve.setData(t, mem[:, i])
+                curve.opts["name"] = f"neuron {int(mem_ids[i])}"  # the CSV column name
             else:
                 curve.setData([], [])
         self.threshold.setData([0.0, max(t[-1], 1.0)] if len(t) else [], [threshold] * 2)
 
 
 class TracesView(QWidget):
-    """Input, input spikes, per-layer rasters and membranes, output spikes."""
+    """Input, input spikes, per-layer rasters and membranes, output spikes.
+
+    The plots are made once, up front (making a pyqtgraph plot costs tens of milliseconds,
+    which would stall the window when a run's first traces arrive), and reused for every run;
+    a model with more layers than ``PREBUILT_ROWS`` adds rows once.
+    """
 
     def __init__(self, parent=None):
         super().__init__(parent)
@@ -70,59 +85,51 @@ class TracesView(QWidget):
         lay.setContentsMargins(0, 0, 0, 0)
         lay.addWidget(self.caption)
         lay.addWidget(self.scene_widget, 1)
-        self._key: tuple | None = None  # the layer layout the items were built for
-        self.input_plot = self.input_image = self.enc_plot = self.enc_image = None
-        self.rows: list[_Row] = []
-        self.traces: Traces | None = None
-
-    def clear(self) -> None:
-        self.scene_widget.clear()
-        self._key = None
-        self.rows = []
-        self.traces = None
-        self.input_plot = self.enc_plot = None
-        self.caption.setText("No traces for this run (an ANN, or a run made before traces).")
-
-    def _build(self, tr: Traces) -> None:
-        lay = self.scene_widget.ci
-        self.scene_widget.clear()
-        self.input_plot = lay.addPlot(title="Input")
+        self.input_plot = pg.PlotItem(title="Input")
         self.input_plot.setLabel("left", "feature")
         self.input_plot.setLabel("bottom", "frame")
         self.input_image = pg.ImageItem(axisOrder="row-major")
         self.input_image.setLookupTable(_VIRIDIS)
         self.input_plot.addItem(self.input_image)
         add_export_menu(self.input_plot, "input")
-        self.enc_plot = lay.addPlot(title="Input spikes")
-        self.enc_plot.getViewBox().invertY(True)
-        self.enc_plot.getViewBox().setBackgroundColor((232, 232, 232))
-        self.enc_image = pg.ImageItem(axisOrder="row-major")
-        self.enc_image.setLookupTable(grey_lut(inverted=True))
-        self.enc_plot.addItem(self.enc_image)
-        add_export_menu(self.enc_plot, "input spikes")
-        lay.nextRow()
-        self.rows = [_Row(lay, L.name, L.mem.shape[1]) for L in tr.layers]
-        # the network's last spiking layer usually is its output: do not draw it twice
-        if _has_output_layer(tr):
-            self.out_row = self.rows[-1]
-        else:
-            self.out_row = _Row(lay, "output", tr.output_mem.shape[1])
-        self._key = self._layout_key(tr)
+        self.enc_plot, self.enc_image = _raster_plot("input spikes")
+        self.pool = [_Row(i) for i in range(PREBUILT_ROWS)]
+        self.rows: list[_Row] = []  # the rows in use
+        self.out_row: _Row | None = None
+        self._shown = -1  # rows laid out in the scene
+        self.traces: Traces | None = None
 
-    @staticmethod
-    def _layout_key(tr: Traces) -> tuple:
-        return (
-            tuple((L.name, L.mem.shape[1]) for L in tr.layers),
-            tr.output_mem.shape[1],
-            tr.input_spikes is None,
-        )
+    def clear(self) -> None:
+        self.scene_widget.ci.clear()
+        self._shown = -1
+        self.rows = []
+        self.traces = None
+        self.caption.setText("No traces for this run (an ANN, or a run made before traces).")
+
+    def _arrange(self, n: int) -> None:
+        """Lay out the input row and ``n`` layer rows."""
+        while len(self.pool) < n:
+            self.pool.append(_Row(len(self.pool)))
+        self.rows = self.pool[:n]
+        if n == self._shown:
+            return
+        ci = self.scene_widget.ci
+        ci.clear()
+        ci.addItem(self.input_plot, 0, 0)
+        ci.addItem(self.enc_plot, 0, 1)
+        for i, row in enumerate(self.rows):
+            ci.addItem(row.raster, i + 1, 0)
+            ci.addItem(row.mem, i + 1, 1)
+        self._shown = n
 
     def show_traces(self, tr: Traces | None, class_names: list[str]) -> None:
         if tr is None:
             self.clear()
             return
-        if self._key != self._layout_key(tr):
-            self._build(tr)
+        # the network's last spiking layer usually is its output: do not draw it twice
+        own_output = _has_output_layer(tr)
+        self._arrange(len(tr.layers) + (0 if own_output else 1))
+        self.out_row = self.rows[-1]
         self.traces = tr
         name = _name(class_names, tr.label)
         guess = _name(class_names, tr.predicted)
@@ -144,26 +151,34 @@ class TracesView(QWidget):
         for row, L in zip(self.rows, tr.layers):
             steps = max(L.spikes.shape[0], 1)
             rate = L.spike_count / max(L.total_neurons * steps, 1)
+            shown = "all" if L.neuron_ids.size == L.total_neurons else f"{L.neuron_ids.size} of"
             row.show(
+                L.name,
                 L.spikes,
                 L.mem,
+                L.mem_ids,
                 tr.threshold,
-                f"{L.name}: {L.neuron_ids.size} of {L.total_neurons} neurons, "
-                f"{L.spike_count} spikes ({rate:.1%})",
+                f"{L.name}: spikes of {shown} {L.total_neurons} neurons ({rate:.1%} of slots)",
             )
         counts = " ".join(str(int(c)) for c in tr.output_spikes.sum(0)[:12])
-        if _has_output_layer(tr):
+        if own_output:
             self.out_row.raster.setTitle(f"{tr.layers[-1].name}: spike counts per class {counts}")
         else:
+            n = tr.output_mem.shape[1]
             self.out_row.show(
-                tr.output_spikes, tr.output_mem, tr.threshold, f"output: spike counts {counts}"
+                "output",
+                tr.output_spikes,
+                tr.output_mem,
+                np.arange(n),
+                tr.threshold,
+                f"output: spike counts per class {counts}",
             )
         ticks = [(i, _name(class_names, i)) for i in range(tr.output_spikes.shape[1])]
         self.out_row.raster.getAxis("left").setTicks([ticks])
 
     def plots(self) -> dict[str, pg.GraphicsLayoutWidget]:
         """The whole scene, for export and the HTML report."""
-        return {"tracked example": self.scene_widget} if self._key is not None else {}
+        return {"tracked example": self.scene_widget} if self.traces is not None else {}
 
 
 def _has_output_layer(tr: Traces) -> bool:

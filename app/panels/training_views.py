@@ -10,7 +10,8 @@ import math
 
 import numpy as np
 import pyqtgraph as pg
-from PySide6.QtCore import Qt
+from PySide6.QtCore import QPointF, QRectF, Qt
+from PySide6.QtGui import QColor
 from PySide6.QtWidgets import (
     QGridLayout,
     QHeaderView,
@@ -25,7 +26,8 @@ from PySide6.QtWidgets import (
 from app.plotting import color, make_image_plot, make_plot
 from engine.run_history import RunHistory
 
-MAX_CELL_LABELS = 30  # more classes than this: the heatmap alone, no numbers in the cells
+MAX_CELL_LABELS = 40  # more classes than this: the heatmap alone, no numbers in the cells
+LAYER_CURVES = 4
 
 
 def _pen(i: int, width: float = 2.0, dash: bool = False, alpha: int = 255):
@@ -79,6 +81,9 @@ class CurvesView(QWidget):
             name="validation", pen=_pen(2, 2), symbol="s", symbolSize=6, symbolBrush=color(2)
         )
         self.acc_plot.setYRange(0, 1, padding=0.02)
+        # per-layer curves come from pools made up front (a new PlotDataItem costs ~10 ms)
+        self.rate_pool = [self._layer_curve(self.rate_plot, i) for i in range(LAYER_CURVES)]
+        self.dead_pool = [self._layer_curve(self.dead_plot, i) for i in range(LAYER_CURVES)]
         self.rate_curves: dict[str, pg.PlotDataItem] = {}
         self.dead_curves: dict[str, pg.PlotDataItem] = {}
         grid = QGridLayout(self)
@@ -89,6 +94,12 @@ class CurvesView(QWidget):
         grid.addWidget(self.dead_plot, 1, 1)
         self._seen = {"steps": -1, "epochs": -1}
 
+    @staticmethod
+    def _layer_curve(plot, i: int) -> pg.PlotDataItem:
+        curve = plot.plot(pen=_pen(i + 4), symbol="o", symbolSize=5, symbolBrush=color(i + 4))
+        plot.getPlotItem().legend.removeItem(curve)  # listed once it has a layer's name
+        return curve
+
     def reset(self) -> None:
         self._seen = {"steps": -1, "epochs": -1}
         for curves, plot in (
@@ -96,7 +107,8 @@ class CurvesView(QWidget):
             (self.dead_curves, self.dead_plot),
         ):
             for c in curves.values():
-                plot.removeItem(c)
+                c.setData([], [])
+                plot.getPlotItem().legend.removeItem(c)
             curves.clear()
 
     def refresh(self, h: RunHistory) -> None:
@@ -120,19 +132,18 @@ class CurvesView(QWidget):
         self.val_loss_curve.setData(x_loss, h.epoch_column("val_loss"))
         self.train_acc_curve.setData(epochs, h.epoch_column("train_acc"))
         self.val_acc_curve.setData(epochs, h.epoch_column("val_acc"))
-        for key, curves, plot in (
-            ("firing_rates", self.rate_curves, self.rate_plot),
-            ("dead_fractions", self.dead_curves, self.dead_plot),
+        for key, curves, pool, plot in (
+            ("firing_rates", self.rate_curves, self.rate_pool, self.rate_plot),
+            ("dead_fractions", self.dead_curves, self.dead_pool, self.dead_plot),
         ):
-            for i, (name, values) in enumerate(h.layer_series(key).items()):
+            for name, values in h.layer_series(key).items():
                 if name not in curves:
-                    curves[name] = plot.plot(
-                        name=name,
-                        pen=_pen(i + 4),
-                        symbol="o",
-                        symbolSize=5,
-                        symbolBrush=color(i + 4),
-                    )
+                    i = len(curves)
+                    if i >= len(pool):
+                        pool.append(self._layer_curve(plot, i))
+                    curves[name] = pool[i]
+                    curves[name].opts["name"] = name
+                    plot.getPlotItem().legend.addItem(curves[name], name)
                 curves[name].setData(epochs[: len(values)], values)
 
     def plots(self) -> dict:
@@ -147,6 +158,50 @@ class CurvesView(QWidget):
 def _blue_lut() -> np.ndarray:
     t = np.linspace(0, 1, 256)[:, None]
     return (255 * (1 - t) + np.array([31, 90, 160]) * t).astype(np.ubyte)
+
+
+class _CellLabels(pg.GraphicsObject):
+    """The counts written in the cells of an ``n x n`` matrix drawn on ``[0, n] x [0, n]``.
+
+    One item for all cells (a TextItem per cell costs milliseconds each to make); the text is
+    drawn at a fixed pixel size whatever the zoom, like pyqtgraph's TextItem.
+    """
+
+    def __init__(self):
+        super().__init__()
+        self.counts: np.ndarray | None = None
+        self.dark: np.ndarray | None = None
+
+    def set_cells(self, counts: np.ndarray | None, dark: np.ndarray) -> None:
+        self.prepareGeometryChange()
+        self.counts = None if counts is None else np.asarray(counts, dtype=np.int64)
+        self.dark = np.asarray(dark, dtype=bool)
+        self.update()
+
+    def boundingRect(self) -> QRectF:  # noqa: N802 - Qt API
+        n = 0 if self.counts is None else self.counts.shape[0]
+        return QRectF(0, 0, n, n)
+
+    def paint(self, painter, *_args) -> None:
+        if self.counts is None:
+            return
+        to_device = painter.transform()
+        painter.save()
+        painter.resetTransform()
+        font = painter.font()
+        font.setPixelSize(12)
+        painter.setFont(font)
+        n = self.counts.shape[0]
+        for i in range(n):
+            for j in range(n):
+                v = int(self.counts[i, j])
+                if not v:
+                    continue
+                centre = to_device.map(QPointF(j + 0.5, i + 0.5))
+                painter.setPen(QColor("white" if self.dark[i, j] else "black"))
+                box = QRectF(centre.x() - 40, centre.y() - 10, 80, 20)
+                painter.drawText(box, Qt.AlignmentFlag.AlignCenter, str(v))
+        painter.restore()
 
 
 class ConfusionView(QWidget):
@@ -175,24 +230,13 @@ class ConfusionView(QWidget):
         outer = QVBoxLayout(self)
         outer.setContentsMargins(0, 0, 0, 0)
         outer.addWidget(split)
-        self.labels: list[pg.TextItem] = []
+        self.labels = _CellLabels()
+        self.plot.addItem(self.labels)
         self._seen = -1
         self.confusion: np.ndarray | None = None
 
     def reset(self) -> None:
         self._seen = -1
-
-    def _ensure_labels(self, n: int) -> None:
-        if len(self.labels) == n * n or n > MAX_CELL_LABELS:
-            return
-        for t in self.labels:
-            self.plot.removeItem(t)
-        self.labels = []
-        for i in range(n * n):
-            t = pg.TextItem("", anchor=(0.5, 0.5))
-            t.setPos(i % n + 0.5, i // n + 0.5)
-            self.plot.addItem(t)
-            self.labels.append(t)
 
     def refresh(self, h: RunHistory) -> None:
         if h.version["confusion"] == self._seen:
@@ -215,12 +259,7 @@ class ConfusionView(QWidget):
         step = max(1, n // 20)
         for axis in ("bottom", "left"):
             self.plot.getPlotItem().getAxis(axis).setTicks([ticks[::step]])
-        self._ensure_labels(n)
-        if len(self.labels) == n * n:
-            for i, t in enumerate(self.labels):
-                v = c.flat[i]
-                t.setText(str(int(v)) if v else "")
-                t.setColor("w" if share.flat[i] > 0.55 else "k")
+        self.labels.set_cells(c if n <= MAX_CELL_LABELS else None, share > 0.55)
         self.plot.setTitle(f"Confusion matrix ({h.confusion_title})")
         total = int(c.sum())
         acc = float(np.trace(c)) / total if total else math.nan

@@ -168,3 +168,30 @@ def test_download_progress_failures_and_cancel(qtbot, panel, tmp_path):
     assert panel.download_result.cancelled and panel.download_result.pending == 4
     assert "Cancelled" in panel.download.counts.text()
     assert not panel.download.cancel.isEnabled() and panel.download.start.isEnabled()
+
+
+def test_settings_roundtrip_reloads_files_and_choices(qtbot, tmp_path):
+    _media_setup(tmp_path, ["setAAAAA001", "setBBBBB002"], served=[])
+    settings = QSettings(str(tmp_path / "s.ini"), QSettings.Format.IniFormat)
+    first = BuilderPanel(AppContext(settings))
+    qtbot.addWidget(first)
+    first.load_files(str(tmp_path / "ontology.json"), [str(tmp_path / "seg.csv")])
+    wait_idle(qtbot, first)
+    cfg = audioset.SelectionConfig(classes=("Beta", "Alpha"), per_class=1, seed=7)
+    first.form.set_config(cfg)
+    first.download.out_dir.setText(str(tmp_path / "out"))
+    first.download.jobs.setValue(3)
+    settings.beginGroup("builder")
+    first.save_state(settings)
+    settings.endGroup()
+    first.shutdown()
+    second = BuilderPanel(AppContext(settings))
+    qtbot.addWidget(second)
+    settings.beginGroup("builder")
+    second.restore_state(settings)
+    settings.endGroup()
+    wait_idle(qtbot, second)
+    assert second.form.config() == cfg and second.download.jobs.value() == 3
+    assert second.selection is not None and second.selection.counts == (1, 1)
+    assert second.download.start.isEnabled()
+    second.shutdown()

@@ -190,7 +190,7 @@ def test_settings_restore_reopens_the_data_set(qtbot, tmp_path):
     qtbot.addWidget(first)
     first.open_spec(f"folder:{root}")
     qtbot.waitUntil(lambda: first.overview is not None, timeout=60000)
-    first.form.n_mels.setValue(32)
+    first.form.n_mels.setValue(32)  # starts a job that shutdown() must stop without hanging
     first.save_state(settings)
     first.shutdown()
     second = DataPanel(AppContext(settings))

@@ -104,6 +104,9 @@ def test_other_models_and_overlay(panel):
     names = [curve.name() for curve in panel.single.compare_curves]
     assert names == ["lif", "lapicque"]
     assert all(len(curve.getData()[1]) == 200 for curve in panel.single.compare_curves)
+    c.model.setCurrentIndex(c.model.findData("lapicque"))
+    c.beta.setValue(0.9)
+    assert f"1 - dt/RC = {1 - math.log(1 / 0.9):.4f}" in panel.single.summary.text()
 
 
 def test_drawing_the_input_with_the_mouse(panel, qtbot):

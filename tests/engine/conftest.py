@@ -21,6 +21,7 @@ if _NAME not in sys.modules:
 
 pulse_server = sys.modules[_NAME].pulse_server
 fsdd_checkpoint = sys.modules[_NAME].fsdd_checkpoint
+no_sound_server = sys.modules[_NAME].no_sound_server
 
 
 # ----- the Range-capable media server of tests/mediaserver.py (AudioSet download tests)

@@ -290,8 +290,24 @@ def test_bad_configs(tmp_path):
     ):
         with pytest.raises(ConfigError):
             SelectionConfig(**bad)
-    cfg = SelectionConfig(classes="Alpha, Beta", per_class=3)
+    cfg = SelectionConfig(classes=("Alpha", " Beta"), per_class=3)
+    assert cfg.classes == ("Alpha", "Beta")
     assert SelectionConfig.from_dict(cfg.to_dict() | {"unknown": 1}) == cfg
+
+
+def test_split_names_keeps_names_with_commas(real):
+    _d, onto, _ = real
+    split = audioset.split_names
+    assert split("Music, Domestic animals, pets,Vehicle", onto) == (
+        "Music",
+        "Domestic animals, pets",
+        "Vehicle",
+    )
+    assert split("livestock, farm animals, working animals", onto) == (
+        "livestock, farm animals, working animals",
+    )
+    assert split("/m/04rlf,Nope, Animal", onto) == ("/m/04rlf", "Nope", "Animal")
+    assert split("", onto) == ()
 
 
 def test_manifest_roundtrip(tmp_path):
@@ -330,6 +346,7 @@ def test_manifest_roundtrip(tmp_path):
 
 def test_missing_official_file_says_what_to_fetch(monkeypatch, tmp_path):
     monkeypatch.setenv("SNN_EXPLORER_OFFLINE", "1")
+    monkeypatch.setenv("SNN_EXPLORER_CACHE", str(tmp_path / "cache"))  # this test's own cache
     with pytest.raises(DataError) as err:
         audioset.resolve_input("eval")
     msg = str(err.value)
@@ -343,3 +360,46 @@ def test_missing_official_file_says_what_to_fetch(monkeypatch, tmp_path):
     (cache_dir("audioset") / "ontology.json").write_text("[]")
     assert audioset.resolve_input("ontology") == cache_dir("audioset") / "ontology.json"
     assert audioset.resolve_input("/elsewhere/ontology.json").parent == cache_dir("audioset")
+
+
+def test_open_output_reads_downloaded_clips(tmp_path):
+    import numpy as np
+    import soundfile as sf
+
+    from engine.datasets import open_source, split_indices
+
+    onto = load_ontology(tiny_ontology(tmp_path))
+    eval_csv, train_csv = tmp_path / "eval_segments.csv", tmp_path / "balanced_train_segments.csv"
+    eval_csv.write_text(HEADER + 'aaaaaaaaaaa, 0, 1, "/t/a"\nbbbbbbbbbbb, 0, 1, "/t/b"\n')
+    rows = "".join(f'{c * 11}, 0, 1, "/t/{"ab"[i % 2]}"\n' for i, c in enumerate("cdefgh"))
+    train_csv.write_text(HEADER + rows + 'nnnnnnnnnnn, 0, 1, "/t/n"\n')
+    sel = select(
+        onto, read_segments([eval_csv, train_csv]), SelectionConfig(classes=("Beta", "Alpha"))
+    )
+    out = tmp_path / "out"
+    audioset.write_manifest(sel, out)
+    with pytest.raises(DataError, match="none of the 8 clips"):
+        open_source(f"audioset:{out}")
+    manifest, _ = audioset.read_manifest(out)
+    tone = np.sin(np.arange(8000) / 3).astype(np.float32)
+    for row in manifest:
+        (out / row.file).parent.mkdir(exist_ok=True)
+        sf.write(out / row.file, tone, 8000)
+    src = open_source(f"audioset:{out}")
+    assert src.spec == f"audioset:{out}" and src.class_names == ["Beta", "Alpha"]
+    assert len(src.items) == 8 and not src.skipped
+    assert {
+        (it.group, it.split) for it in src.items if it.group in ("aaaaaaaaaaa", "ccccccccccc")
+    } == {
+        ("aaaaaaaaaaa", "test"),
+        ("ccccccccccc", "train"),
+    }
+    assert len(split_indices(src)["test"]) == 2
+    assert src.load(0).shape == (8000,) and src.sample_rate(0) == 8000
+    # only the train clips of Beta left: no eval side, no Alpha
+    for row in manifest:
+        if row.class_name == "Alpha" or row.split == "test":
+            (out / row.file).unlink()
+    src = open_source(f"audioset:{out}")
+    assert src.class_names == ["Beta"] and {it.split for it in src.items} == {None}
+    assert len(src.skipped) == 5 and all(why == "not downloaded" for _, why in src.skipped)

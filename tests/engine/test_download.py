@@ -155,7 +155,7 @@ def test_cuts_failures_and_rerun(tmp_path, media_server):
         url_template=server.url("{ytid}.flac"),
         retries=1,
         backoff_s=0.1,
-        clip_timeout_s=6,
+        clip_timeout_s=8,
     )
     events, result = drive(download_clips(out, cfg))
     assert isinstance(events[0], DownloadStarted) and events[0].to_fetch == 6
@@ -227,6 +227,11 @@ def test_unrecorded_and_broken_files(tmp_path, media_server):
     assert set(server.paths_requested("GET")) == {"fixFIXFIX02.flac"}
     y, sr = sf.read(out / "Beta" / "fixFIXFIX02_1000.wav")
     assert len(y) == 2 * sr and np.abs(y).max() > 0.1  # replaced by the real cut
+    # another sample rate: the done files are not trusted, both are fetched again
+    cfg8 = DownloadConfig(jobs=2, sample_rate=8000, url_template=server.url("{ytid}.flac"))
+    events, result = drive(download_clips(out, cfg8))
+    assert events[0].already_done == 0 and result.done == 2
+    assert {sf.info(p).samplerate for p in out.glob("*/*.wav")} == {8000}
 
 
 def test_cancel_stops_fetches_quickly(tmp_path, media_server):
@@ -290,6 +295,7 @@ def _cli(out: Path, tmp_path: Path, url: str) -> list[str]:
     ]
 
 
+@pytest.mark.slow
 def test_killed_cli_download_resumes_exactly_once(tmp_path, media_server):
     media = tmp_path / "media"
     media.mkdir()

@@ -281,6 +281,20 @@ def test_threads_give_same_result_as_serial(tmp_path):
     assert a.paths == b.paths
 
 
+@pytest.mark.slow
+def test_process_executor_gives_same_result(tmp_path, monkeypatch):
+    import engine.featureset as fsmod
+
+    data = make_folder(tmp_path / "data", per_class=3)
+    cfg = FeatureConfig()
+    a = load_feature_set(f"folder:{data}", cfg, jobs=1, use_cache=False)
+    monkeypatch.setattr(fsmod, "CHUNK_MAX", 2)  # several chunks, so the pool is used
+    b = load_feature_set(f"folder:{data}", cfg, jobs=2, executor="process", use_cache=False)
+    np.testing.assert_array_equal(a.x, b.x)
+    with pytest.raises(ConfigError, match="executor"):
+        load_feature_set(f"folder:{data}", cfg, executor="gpu")
+
+
 def test_stop_event_returns_none_and_keeps_finished_clips(tmp_path):
     data = make_folder(tmp_path / "data", per_class=3)
     stop = threading.Event()

@@ -3,8 +3,6 @@
 from __future__ import annotations
 
 import importlib.util
-import os
-import pathlib
 import sys
 import threading
 import time
@@ -28,7 +26,6 @@ from engine.stream import (
     classify_waveform,
     list_input_devices,
     listen,
-    refresh_devices,
     resolve_input_device,
 )
 
@@ -283,22 +280,8 @@ def test_classify_waveform_equals_the_predictor_on_a_clip(random_csnn, fsdd_dir)
 
 
 # ------------------------------------------------------------------------- no device
-@pytest.fixture
-def no_sound_server(monkeypatch):
-    """PortAudio re-read with PulseAudio pointed at nothing: the device list a bare machine has."""
-    monkeypatch.setenv("PULSE_SERVER", "unix:/nonexistent/snn-explorer-no-pulse")
-    conf = pathlib.Path(os.environ.get("TMPDIR", "/tmp")) / "snn-explorer-no-autospawn.conf"
-    conf.write_text("autospawn = no\n")
-    monkeypatch.setenv("PULSE_CLIENTCONFIG", str(conf))
-    refresh_devices()
-    yield
-    monkeypatch.undo()
-    refresh_devices()
-
-
 def test_no_capture_device_gives_a_clear_error(no_sound_server):
-    if list_input_devices():
-        pytest.skip("this machine has a real capture device")
+    assert list_input_devices() == []
     with pytest.raises(DeviceError, match="no audio capture device"):
         resolve_input_device(None)
     with pytest.raises(DeviceError, match="no audio capture device"):

@@ -1,0 +1,724 @@
+"""``snn-explorer bench``: speed and memory of training, inference and features, in one run.
+
+Sections (``SECTIONS``, an explicit list; each returns a JSON-safe dict):
+
+``train_step``
+    The report's CSNN training step (MFCC 1x20x216, B=32, T=25 and T=50; MNIST 1x28x28, B=128,
+    T=25) for the reference (:mod:`engine.bench_reference`: snnTorch ``Leaky`` in a Python loop
+    over time, as report Fig. 24 and snnTorch's tutorials write it) and for the app's training
+    path (``engine.models.build_model("csnn")`` + the step ``engine.training`` takes: the direct
+    input's first block computed once, stateless layers over all ``T x B`` samples, the fused LIF
+    of :mod:`engine.lif`; ``app_bf16`` adds bf16 autocast where the CPU has bf16 instructions).
+    Each (case, path) runs in a FRESH subprocess, so that no allocator or cache state leaks
+    between them. Time: median wall time of ``reps`` steps after ``warmup`` steps (and the median
+    process CPU time, which other load on the machine disturbs less). Memory: the peak resident
+    set size during the steps minus the resident size just before them (Linux: the peak is
+    reset through ``/proc/self/clear_refs`` after set-up, so imports, data and one-off kernel
+    compilation are not counted; elsewhere ``ru_maxrss``, which includes them).
+``equivalence``
+    The app's CSNN with the reference's weights on the same batch: output spikes equal?
+    largest membrane and gradient differences.
+``inference``
+    Batch-1 latency of the MFCC CSNN at T=25 (median of many forward passes, no grad).
+``features``
+    Cold first MFCC in a fresh process (interpreter start to the first feature matrix, with
+    ``engine.features``), and MFCC clips per second, ``engine.features`` against librosa.
+``live_latency``, ``ui_stall``
+    Hooks to the Live tab's latency benchmark (``engine.live_bench.live_latency``) and to the
+    Training tab's UI-stall benchmark (``python -m app.ui_bench --json``, a subprocess: the
+    engine never imports the app). A hook whose code is absent reports ``"not available"``.
+``time_to_accuracy`` (not run by default: minutes of training)
+    FSDD test accuracy against wall time for the reference recipe and the app's best recipe.
+
+Run ``python -m engine.bench`` or ``snn-explorer bench [--json] [--quick]``.
+"""
+
+from __future__ import annotations
+
+import gc
+import importlib
+import json
+import os
+import platform
+import statistics
+import subprocess
+import sys
+import time
+from collections.abc import Callable
+from contextlib import nullcontext
+from dataclasses import asdict, dataclass, field
+
+NOT_AVAILABLE = "not available"
+
+
+# --------------------------------------------------------------------------- cases and options
+
+
+@dataclass(frozen=True)
+class TrainCase:
+    """One training-step configuration of the report's CSNN."""
+
+    key: str
+    label: str
+    input_shape: tuple[int, int, int]
+    batch: int
+    steps: int
+    n_classes: int
+    channels: tuple[int, ...] = (12, 64)
+    kernels: tuple[int, ...] = (5, 3)
+
+
+TRAIN_CASES = (
+    TrainCase("mfcc_T25", "MFCC 1x20x216, B=32, T=25", (1, 20, 216), 32, 25, 3),
+    TrainCase("mfcc_T50", "MFCC 1x20x216, B=32, T=50", (1, 20, 216), 32, 50, 3),
+    TrainCase(
+        "mnist_T25", "MNIST 1x28x28, B=128, T=25", (1, 28, 28), 128, 25, 10, (12, 64), (5, 5)
+    ),
+)
+QUICK_CASES = (
+    TrainCase("mfcc_quick", "MFCC 1x20x40, B=4, T=4", (1, 20, 40), 4, 4, 3),
+    TrainCase("mnist_quick", "MNIST 1x28x28, B=4, T=3", (1, 28, 28), 4, 3, 10, (4, 8), (5, 5)),
+)
+PATHS = ("reference", "app", "app_bf16")
+
+
+@dataclass(frozen=True)
+class BenchOptions:
+    """What to run and how long."""
+
+    quick: bool = False
+    device: str = "cpu"
+    warmup: int = 2
+    reps: int = 5
+    sections: tuple[str, ...] | None = None  # None: every section with default=True
+    paths: tuple[str, ...] = PATHS
+    timeout_s: float = 900.0  # per subprocess
+
+    def cases(self) -> tuple[TrainCase, ...]:
+        return QUICK_CASES if self.quick else TRAIN_CASES
+
+
+def quick_options(**kw) -> BenchOptions:
+    return BenchOptions(quick=True, warmup=1, reps=2, **kw)
+
+
+# --------------------------------------------------------------------------- machine facts
+
+
+def cpu_has_bf16() -> bool:
+    """Whether this CPU has bf16 dot-product instructions (AVX512-BF16 or AMX)."""
+    import torch
+
+    cap = torch.backends.cpu.get_cpu_capability()
+    if "AVX512" not in cap:
+        return False
+    try:
+        with open("/proc/cpuinfo") as f:
+            flags = f.read()
+    except OSError:
+        return False
+    return "avx512_bf16" in flags or "amx_bf16" in flags
+
+
+def machine_info() -> dict:
+    import torch
+
+    info = {
+        "python": platform.python_version(),
+        "torch": torch.__version__,
+        "cpu": platform.processor() or platform.machine(),
+        "cpu_capability": torch.backends.cpu.get_cpu_capability(),
+        "cpu_bf16": cpu_has_bf16(),
+        "cores": os.cpu_count(),
+        "torch_threads": torch.get_num_threads(),
+        "cuda": torch.cuda.get_device_name(0) if torch.cuda.is_available() else None,
+    }
+    try:
+        info["load_average"] = [round(v, 2) for v in os.getloadavg()]
+    except OSError:
+        pass
+    return info
+
+
+# --------------------------------------------------------------------------- memory probes
+
+
+def _status_kib(field_name: str) -> int | None:
+    try:
+        with open("/proc/self/status") as f:
+            for line in f:
+                if line.startswith(field_name + ":"):
+                    return int(line.split()[1])
+    except OSError:
+        return None
+    return None
+
+
+def _reset_peak_rss() -> bool:
+    """Reset the kernel's peak-RSS mark to the current RSS (Linux); False when impossible."""
+    try:
+        with open("/proc/self/clear_refs", "w") as f:
+            f.write("5")
+        return True
+    except OSError:
+        return False
+
+
+def _peak_rss_kib() -> int:
+    hwm = _status_kib("VmHWM")
+    if hwm is not None:
+        return hwm
+    import resource
+
+    peak = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
+    return peak // 1024 if sys.platform == "darwin" else peak
+
+
+# --------------------------------------------------------------------------- models and steps
+
+
+def _reference(case: TrainCase, device):
+    import torch
+
+    from engine.bench_reference import ReferenceCSNN, reference_train_step
+
+    model = ReferenceCSNN(
+        case.input_shape, case.n_classes, case.channels, case.kernels, steps=case.steps
+    ).to(device)
+    opt = torch.optim.Adam(model.parameters(), lr=1e-3)
+
+    def step(x, y):
+        return reference_train_step(model, opt, x, y)
+
+    def infer(x):
+        with torch.no_grad():
+            return model(x)[0]
+
+    return model, step, infer
+
+
+def app_model(case: TrainCase, device=None):
+    """The app's CSNN for ``case``, configured as the report's network (no batch norm or input
+    scaling), so that it computes exactly what the reference computes."""
+    from engine.models import build_model
+
+    model = build_model(
+        "csnn",
+        case.input_shape,
+        case.n_classes,
+        channels=case.channels,
+        kernels=case.kernels,
+        batchnorm=False,
+        input_norm="none",
+        beta=0.9,
+        threshold=1.0,
+        reset="subtract",
+        surrogate="arctan",
+    )
+    return model if device is None else model.to(device)
+
+
+def _app(case: TrainCase, device, amp: str | None):
+    """The app's training step, as ``engine.training`` takes it (AdamW, clipping, amp)."""
+    import torch
+
+    from engine.models import class_scores, loss_value, run_model
+
+    model = app_model(case, device)
+    params = [p for p in model.parameters() if p.requires_grad]
+    opt = torch.optim.AdamW(params, lr=2e-3, weight_decay=0.0)
+    dev_type = torch.device(device).type
+
+    def amp_ctx():
+        if amp is None:
+            return nullcontext()
+        return torch.autocast(dev_type, dtype=torch.bfloat16)
+
+    def step(x, y):
+        model.train()
+        with amp_ctx():
+            out = run_model(model, x, case.steps, "direct")
+            loss = loss_value(out, y, "ce_count")
+        opt.zero_grad(set_to_none=True)
+        loss.backward()
+        torch.nn.utils.clip_grad_norm_(model.parameters(), 1.0)
+        opt.step()
+        with torch.no_grad():
+            _, decision = class_scores(out, "ce_count", "count")
+            int((decision.argmax(1) == y).sum())
+        return float(loss.detach())
+
+    def infer(x):
+        model.eval()
+        with torch.inference_mode(), amp_ctx():
+            return run_model(model, x, case.steps, "direct").spikes
+
+    return model, step, infer
+
+
+def _build_path(path: str, case: TrainCase, device):
+    if path == "reference":
+        return _reference(case, device)
+    if path == "app":
+        return _app(case, device, None)
+    if path == "app_bf16":
+        return _app(case, device, "bf16")
+    raise ValueError(f"unknown bench path {path!r}")
+
+
+def _batch(case: TrainCase, device, seed: int = 0):
+    import torch
+
+    g = torch.Generator().manual_seed(seed)
+    x = torch.randn(case.batch, *case.input_shape, generator=g)
+    y = torch.randint(0, case.n_classes, (case.batch,), generator=g)
+    return x.to(device), y.to(device)
+
+
+def _warm_kernels(device) -> None:
+    """Compile the fused LIF's kernels once (Numba caches them on disk after the first run)."""
+    import torch
+
+    from engine.lif import lif_multistep
+
+    cur = torch.randn(3, 2, 4, device=device, requires_grad=True)
+    spk, _ = lif_multistep(cur)
+    spk.sum().backward()
+    static = torch.randn(2, 4, device=device, requires_grad=True)
+    spk, _ = lif_multistep(static.unsqueeze(0).expand(3, 2, 4))
+    spk.sum().backward()
+
+
+def _sync(device) -> None:
+    import torch
+
+    if torch.device(device).type == "cuda":
+        torch.cuda.synchronize()
+
+
+# --------------------------------------------------------------------------- subprocess workers
+
+
+def train_worker(spec: dict) -> dict:
+    """Time one (case, path) training step in THIS process (run it in a fresh one)."""
+    import torch
+
+    torch.manual_seed(0)
+    case = TrainCase(**{**spec["case"], "input_shape": tuple(spec["case"]["input_shape"])})
+    device = spec.get("device", "cpu")
+    path = spec["path"]
+    if path == "app_bf16" and torch.device(device).type == "cpu" and not cpu_has_bf16():
+        return {"status": NOT_AVAILABLE, "reason": "this CPU has no bf16 instructions"}
+    x, y = _batch(case, device)
+    _model, step, _infer = _build_path(path, case, device)
+    if path != "reference":
+        _warm_kernels(device)
+    gc.collect()
+    cuda = torch.device(device).type == "cuda"
+    if cuda:
+        torch.cuda.synchronize()
+        torch.cuda.reset_peak_memory_stats()
+        base = torch.cuda.memory_allocated()
+    else:
+        base = _status_kib("VmRSS") or 0
+        exact = _reset_peak_rss()
+    wall, cpu = [], []
+    for i in range(spec["warmup"] + spec["reps"]):
+        _sync(device)
+        t0, c0 = time.perf_counter(), time.process_time()
+        step(x, y)
+        _sync(device)
+        if i >= spec["warmup"]:
+            wall.append(time.perf_counter() - t0)
+            cpu.append(time.process_time() - c0)
+    if cuda:
+        peak = (torch.cuda.max_memory_allocated() - base) / 2**20
+        method = "torch.cuda.max_memory_allocated() minus memory_allocated() before the steps"
+    else:
+        peak = (_peak_rss_kib() - base) / 1024
+        method = (
+            "VmHWM after the steps minus VmRSS before them (peak reset via /proc/self/clear_refs)"
+            if exact
+            else "ru_maxrss minus VmRSS before the steps (peak includes set-up)"
+        )
+    return {
+        "status": "ok",
+        "median_s": statistics.median(wall),
+        "min_s": min(wall),
+        "cpu_median_s": statistics.median(cpu),
+        "peak_increase_mib": round(peak, 1),
+        "memory_method": method,
+        "threads": torch.get_num_threads(),
+        "reps": len(wall),
+    }
+
+
+def _run_worker(spec: dict, timeout_s: float) -> dict:
+    cmd = [sys.executable, "-m", "engine.bench", "--worker", json.dumps(spec)]
+    try:
+        out = subprocess.run(cmd, capture_output=True, text=True, timeout=timeout_s)
+    except subprocess.TimeoutExpired:
+        return {"status": "error", "reason": f"timed out after {timeout_s:g} s"}
+    if out.returncode != 0:
+        tail = (out.stderr or out.stdout).strip().splitlines()[-1:] or ["no output"]
+        return {"status": "error", "reason": tail[0][:300]}
+    try:
+        return json.loads(out.stdout.strip().splitlines()[-1])
+    except (ValueError, IndexError):
+        return {"status": "error", "reason": "worker printed no JSON"}
+
+
+# --------------------------------------------------------------------------- sections
+
+
+def _ratio(a, b):
+    return round(a / b, 3) if a and b else None
+
+
+def train_step_section(opts: BenchOptions) -> dict:
+    """Median step time and peak memory increase per case and path, and app/reference ratios."""
+    rows = {}
+    for case in opts.cases():
+        row = {"label": case.label}
+        for path in opts.paths:
+            spec = {
+                "case": asdict(case),
+                "path": path,
+                "device": opts.device,
+                "warmup": opts.warmup,
+                "reps": opts.reps,
+            }
+            row[path] = _run_worker(spec, opts.timeout_s)
+        ref = row.get("reference", {})
+        for path in opts.paths:
+            r = row[path]
+            if path == "reference" or r.get("status") != "ok" or ref.get("status") != "ok":
+                continue
+            r["speedup_vs_reference"] = _ratio(ref["median_s"], r["median_s"])
+            r["cpu_speedup_vs_reference"] = _ratio(ref["cpu_median_s"], r["cpu_median_s"])
+            r["memory_ratio_vs_reference"] = _ratio(
+                r["peak_increase_mib"], ref["peak_increase_mib"]
+            )
+        rows[case.key] = row
+    return rows
+
+
+def equivalence_section(opts: BenchOptions) -> dict:
+    """The app's CSNN with the reference's weights: same spikes, same gradients?"""
+    import torch
+
+    from engine.bench_reference import ReferenceCSNN
+    from engine.models import run_model
+
+    base = opts.cases()[0]
+    case = TrainCase(**{**asdict(base), "batch": 4})
+    torch.manual_seed(0)
+    ref = ReferenceCSNN(
+        case.input_shape, case.n_classes, case.channels, case.kernels, steps=case.steps
+    )
+    app = app_model(case)
+    copy_reference_weights(ref, app)
+    x, _ = _batch(case, "cpu", seed=1)
+    x = x * 2.0  # a stronger current: more spikes in every layer
+    spk_r, mem_r = ref(x)
+    out = run_model(app, x, case.steps, "direct")
+    w = torch.randn(spk_r.shape, generator=torch.Generator().manual_seed(2))
+    (spk_r * w).sum().add(mem_r.sum()).backward()
+    (out.spikes * w).sum().add(out.mem.sum()).backward()
+    grads = []
+    for (name, p_ref), p_app in zip(_reference_params(ref), _app_params(app)):
+        scale = float(p_ref.grad.abs().max()) or 1.0
+        grads.append((name, float((p_ref.grad - p_app.grad).abs().max()) / scale))
+    return {
+        "case": case.label,
+        "spikes_equal": bool(torch.equal(spk_r, out.spikes)),
+        "output_spike_rate": round(float(spk_r.mean()), 4),
+        "max_membrane_diff": float((mem_r - out.mem).abs().max()),
+        "max_grad_diff_rel": max(g for _, g in grads),
+        "grad_diff_rel": {n: g for n, g in grads},
+    }
+
+
+def _reference_params(ref):
+    for i, conv in enumerate(ref.convs):
+        yield f"conv{i + 1}.weight", conv.weight
+        yield f"conv{i + 1}.bias", conv.bias
+    yield "fc.weight", ref.fc.weight
+    yield "fc.bias", ref.fc.bias
+
+
+def _app_params(app):
+    for conv in app.convs:
+        yield conv.weight
+        yield conv.bias
+    yield app.fc.weight
+    yield app.fc.bias
+
+
+def copy_reference_weights(ref, app) -> None:
+    """Give the app's CSNN the reference's weights (same layer sizes)."""
+    import torch
+
+    with torch.no_grad():
+        for (_, src), dst in zip(_reference_params(ref), _app_params(app)):
+            dst.copy_(src)
+
+
+def inference_section(opts: BenchOptions) -> dict:
+    """Batch-1 latency of the MFCC CSNN at T=25 (reference and app), median over many runs."""
+    import torch
+
+    base = opts.cases()[0]
+    case = TrainCase(**{**asdict(base), "batch": 1})
+    x, _ = _batch(case, opts.device)
+    n = 10 if opts.quick else 100
+    result = {"case": case.label.replace("B=32", "B=1")}
+    for path in ("reference", "app"):
+        torch.manual_seed(0)
+        _model, _step, infer = _build_path(path, case, opts.device)
+        for _ in range(3):
+            infer(x)
+        times = []
+        for _ in range(n):
+            _sync(opts.device)
+            t0 = time.perf_counter()
+            infer(x)
+            _sync(opts.device)
+            times.append(time.perf_counter() - t0)
+        result[path] = {"median_ms": round(1000 * statistics.median(times), 3), "n": n}
+    result["speedup_vs_reference"] = _ratio(
+        result["reference"]["median_ms"], result["app"]["median_ms"]
+    )
+    return result
+
+
+_COLD_MFCC = """
+import time
+t0 = time.perf_counter()
+import numpy as np
+from engine.features import FeatureConfig, compute_features
+t1 = time.perf_counter()
+cfg = FeatureConfig()
+y = np.random.default_rng(0).standard_normal(cfg.n_samples()).astype(np.float32)
+f = compute_features(y, cfg)
+t2 = time.perf_counter()
+print(f"{t1 - t0} {t2 - t1} {f.shape[0]} {f.shape[1]}")
+"""
+
+_COLD_LIBROSA = """
+import time
+t0 = time.perf_counter()
+import numpy as np, librosa
+t1 = time.perf_counter()
+y = np.random.default_rng(0).standard_normal(8000).astype(np.float32)
+f = librosa.feature.mfcc(y=y, sr=8000, n_mfcc=20, n_fft=256, hop_length=128, n_mels=40)
+t2 = time.perf_counter()
+print(f"{t1 - t0} {t2 - t1} {f.shape[0]} {f.shape[1]}")
+"""
+
+
+def _cold(code: str, timeout_s: float) -> dict:
+    t0 = time.perf_counter()
+    try:
+        out = subprocess.run(
+            [sys.executable, "-c", code], capture_output=True, text=True, timeout=timeout_s
+        )
+    except subprocess.TimeoutExpired:
+        return {"status": "error", "reason": f"timed out after {timeout_s:g} s"}
+    total = time.perf_counter() - t0
+    if out.returncode != 0:
+        return {"status": NOT_AVAILABLE, "reason": (out.stderr.strip().splitlines() or ["?"])[-1]}
+    imp, call, f, t = out.stdout.split()
+    return {
+        "status": "ok",
+        "process_total_s": round(total, 3),
+        "import_s": round(float(imp), 3),
+        "first_call_s": round(float(call), 4),
+        "shape": [int(f), int(t)],
+    }
+
+
+def features_section(opts: BenchOptions) -> dict:
+    """Cold first MFCC in a fresh process; MFCC clips/s of engine.features against librosa."""
+    import numpy as np
+
+    try:
+        from engine.features import FeatureConfig, compute_features
+    except ImportError:
+        return {"status": NOT_AVAILABLE, "reason": "engine.features is missing"}
+    result = {"cold_first_mfcc": _cold(_COLD_MFCC, opts.timeout_s)}
+    if not opts.quick:
+        result["cold_first_mfcc_librosa"] = _cold(_COLD_LIBROSA, opts.timeout_s)
+    configs = {
+        "fsdd_8k_1s": FeatureConfig(),
+        "report_22k_5s": FeatureConfig(
+            sample_rate=22050, duration=5.0, n_fft=2048, hop_length=512, n_mels=128
+        ),
+    }
+    n = 8 if opts.quick else 100
+    rng = np.random.default_rng(0)
+    for key, cfg in configs.items():
+        clips = rng.standard_normal((n, cfg.n_samples())).astype(np.float32)
+        compute_features(clips[0], cfg)
+        t0 = time.perf_counter()
+        for c in clips:
+            compute_features(c, cfg)
+        ours = n / (time.perf_counter() - t0)
+        row = {"shape": list(cfg.shape()), "engine_clips_per_s": round(ours, 1)}
+        try:
+            import librosa
+        except ImportError:
+            row["librosa_clips_per_s"] = NOT_AVAILABLE
+        else:
+            kw = dict(
+                sr=cfg.sample_rate,
+                n_mfcc=cfg.n_mfcc,
+                n_fft=cfg.n_fft,
+                hop_length=cfg.hop_length,
+                n_mels=cfg.n_mels,
+            )
+            librosa.feature.mfcc(y=clips[0], **kw)
+            t0 = time.perf_counter()
+            for c in clips:
+                librosa.feature.mfcc(y=c, **kw)
+            theirs = n / (time.perf_counter() - t0)
+            row["librosa_clips_per_s"] = round(theirs, 1)
+            row["speedup_vs_librosa"] = _ratio(ours, theirs)
+        result[key] = row
+    return result
+
+
+def live_latency_section(opts: BenchOptions) -> dict:
+    """Hook: the Live tab's window-end-to-prediction latency (``engine.live_bench``)."""
+    try:
+        from engine.live_bench import live_latency
+    except ImportError:
+        return {"status": NOT_AVAILABLE, "reason": "engine.live_bench is missing"}
+    return live_latency(n=10 if opts.quick else 100)
+
+
+def ui_stall_section(opts: BenchOptions) -> dict:
+    """Hook: UI-thread timer lateness while the Training tab trains (``app.ui_bench``).
+
+    Runs as ``python -m app.ui_bench --json`` in a subprocess: the engine never imports Qt.
+    """
+    seconds = "3" if opts.quick else "8"
+    cmd = [sys.executable, "-m", "app.ui_bench", "--json", "--seconds", seconds]
+    try:
+        out = subprocess.run(cmd, capture_output=True, text=True, timeout=opts.timeout_s)
+    except subprocess.TimeoutExpired:
+        return {"status": "error", "reason": f"timed out after {opts.timeout_s:g} s"}
+    if "No module named" in out.stderr and "ui_bench" in out.stderr:
+        return {"status": NOT_AVAILABLE, "reason": "app.ui_bench is missing"}
+    if out.returncode != 0:
+        return {"status": "error", "reason": (out.stderr.strip().splitlines() or ["?"])[-1]}
+    return json.loads(out.stdout.strip().splitlines()[-1])
+
+
+def time_to_accuracy_section(opts: BenchOptions) -> dict:
+    """FSDD test accuracy against wall time: reference recipe vs the app's best (heavy)."""
+    from engine.bench_tta import time_to_accuracy
+
+    return time_to_accuracy(quick=opts.quick)
+
+
+@dataclass(frozen=True)
+class Section:
+    """One part of the bench: ``module:function`` taking BenchOptions, returning a dict."""
+
+    name: str
+    target: str
+    default: bool = True
+    description: str = ""
+
+    def resolve(self) -> Callable[[BenchOptions], dict] | None:
+        module, _, func = self.target.partition(":")
+        try:
+            mod = importlib.import_module(module)
+        except ImportError:
+            return None
+        return getattr(mod, func, None)
+
+
+SECTIONS = (
+    Section("train_step", "engine.bench:train_step_section", True, "training step time/memory"),
+    Section("equivalence", "engine.bench:equivalence_section", True, "app == reference?"),
+    Section("inference", "engine.bench:inference_section", True, "batch-1 latency"),
+    Section("features", "engine.bench:features_section", True, "cold MFCC, clips/s"),
+    Section("live_latency", "engine.bench:live_latency_section", True, "Live tab latency"),
+    Section("ui_stall", "engine.bench:ui_stall_section", True, "Training tab UI stall"),
+    Section(
+        "time_to_accuracy",
+        "engine.bench:time_to_accuracy_section",
+        False,
+        "FSDD accuracy vs wall time (minutes; not run by default)",
+    ),
+)
+
+
+@dataclass(frozen=True)
+class SectionResult:
+    name: str
+    status: str  # "ok", "not available", "error"
+    seconds: float
+    result: dict = field(default_factory=dict)
+
+
+def run_section(section: Section, opts: BenchOptions) -> SectionResult:
+    fn = section.resolve()
+    if fn is None:
+        return SectionResult(section.name, NOT_AVAILABLE, 0.0, {"reason": section.target})
+    t0 = time.perf_counter()
+    try:
+        result = fn(opts)
+    except ImportError as exc:
+        return SectionResult(section.name, NOT_AVAILABLE, 0.0, {"reason": str(exc)})
+    except Exception as exc:  # noqa: BLE001 - one failing section must not hide the others
+        return SectionResult(
+            section.name,
+            "error",
+            time.perf_counter() - t0,
+            {"reason": f"{type(exc).__name__}: {exc}"},
+        )
+    status = result.get("status", "ok") if isinstance(result, dict) else "ok"
+    return SectionResult(section.name, status, round(time.perf_counter() - t0, 2), result)
+
+
+def run_bench(opts: BenchOptions, sections=SECTIONS, progress: Callable[[str], None] | None = None):
+    """Run the chosen sections in order; returns a JSON-safe dict."""
+    chosen = [
+        s for s in sections if (s.name in opts.sections if opts.sections is not None else s.default)
+    ]
+    if opts.sections is not None:
+        unknown = sorted(set(opts.sections) - {s.name for s in sections})
+        if unknown:
+            from engine.errors import ConfigError
+
+            names = ", ".join(s.name for s in sections)
+            raise ConfigError(f"bench sections: {', '.join(unknown)} unknown; choose from {names}")
+    out = {"machine": machine_info(), "options": asdict(opts), "sections": {}}
+    for s in chosen:
+        if progress:
+            progress(s.name)
+        r = run_section(s, opts)
+        out["sections"][s.name] = {"status": r.status, "seconds": r.seconds, **r.result}
+    try:
+        out["machine"]["load_average_end"] = [round(v, 2) for v in os.getloadavg()]
+    except OSError:
+        pass
+    return out
+
+
+def main(argv: list[str] | None = None) -> int:
+    argv = sys.argv[1:] if argv is None else argv
+    if argv[:1] == ["--worker"]:
+        print(json.dumps(train_worker(json.loads(argv[1]))))
+        return 0
+    quick = "--quick" in argv
+    opts = quick_options() if quick else BenchOptions()
+    print(json.dumps(run_bench(opts), indent=1))
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())

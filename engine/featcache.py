@@ -1,0 +1,58 @@
+"""The on-disk feature cache: one ``.npy`` per clip, keyed by file identity and parameters.
+
+Layout: ``<root>/<FeatureConfig.cache_key()>/<key[:2]>/<key>.npy`` where ``key`` hashes the
+clip file's absolute path, size and modification time (ns) and, for an augmented copy, its copy
+number, seed and augmentation settings. ``<root>/<config key>/sets/<hash of all keys>.npy``
+holds a whole data set built before, so an unchanged data set loads in one read. Writes are
+atomic (a temporary file renamed into place): a stopped run never leaves a broken entry, and a
+damaged or mismatched file is treated as missing.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import os
+import tempfile
+
+import numpy as np
+
+
+def file_key(path: str, copy: int = 0, extra: str = "") -> str:
+    """Cache key of a clip: absolute path, size, mtime (ns), plus the copy's identity."""
+    full = os.path.abspath(path)
+    st = os.stat(full)
+    text = f"{full}|{st.st_size}|{st.st_mtime_ns}|{copy}|{extra}"
+    return hashlib.sha1(text.encode()).hexdigest()
+
+
+def cache_file(root: str, key: str) -> str:
+    """Where the entry ``key`` lives under ``root`` (256 sub-folders keep folders small)."""
+    return os.path.join(root, key[:2], key + ".npy")
+
+
+def save_atomic(path: str, arr: np.ndarray) -> None:
+    """Write ``arr`` to ``path`` through a temporary file in the same folder, then rename."""
+    os.makedirs(os.path.dirname(path), exist_ok=True)
+    fd, tmp = tempfile.mkstemp(prefix=".part-", dir=os.path.dirname(path))
+    try:
+        with os.fdopen(fd, "wb") as fh:
+            np.save(fh, arr, allow_pickle=False)
+        os.replace(tmp, path)
+    except BaseException:
+        if os.path.exists(tmp):
+            os.unlink(tmp)
+        raise
+
+
+def load_cached(path: str, shape: tuple[int, ...]) -> np.ndarray | None:
+    """The float32 array at ``path`` if it exists and has ``shape``, else None."""
+    try:
+        arr = np.load(path, allow_pickle=False)
+    except (OSError, ValueError, EOFError):
+        return None  # missing or damaged: recompute it
+    return arr if arr.shape == shape and arr.dtype == np.float32 else None
+
+
+def bundle_key(keys: list[str]) -> str:
+    """Key of a whole set: the hash of its clips' keys, in order."""
+    return hashlib.sha1("\n".join(keys).encode()).hexdigest()
