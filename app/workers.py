@@ -16,7 +16,7 @@ import threading
 import traceback
 from collections.abc import Callable, Generator
 
-from PySide6.QtCore import QObject, QThread, QTimer, Signal, Slot
+from PySide6.QtCore import QObject, Qt, QThread, QTimer, Signal, Slot
 
 from engine.errors import SnnError
 
@@ -91,8 +91,10 @@ class WorkerHandle(QObject):
         self.worker.progress.connect(self.progress)
         self.worker.finished.connect(self.finished)
         self.worker.failed.connect(self.failed)
-        self.worker.finished.connect(self.thread.quit)
-        self.worker.failed.connect(self.thread.quit)
+        # Direct: quit from the worker thread itself, so a GUI thread blocked in wait() is freed
+        direct = Qt.ConnectionType.DirectConnection
+        self.worker.finished.connect(self.thread.quit, direct)
+        self.worker.failed.connect(self.thread.quit, direct)
         self.thread.finished.connect(self._on_thread_finished)
         self._running = False
 
@@ -112,6 +114,7 @@ class WorkerHandle(QObject):
         self.stop_event.set()
         if not self.thread.isRunning():
             return True
+        self.thread.quit()  # the loop ends as soon as the job's run() returns
         ok = self.thread.wait(timeout_ms)
         if ok:
             self._on_thread_finished()

@@ -218,13 +218,48 @@ def app_model(case: TrainCase, device=None):
     return model if device is None else model.to(device)
 
 
-def _app(case: TrainCase, device, amp: str | None):
+def prototype_forward(model, x, steps: int):
+    """The app's CSNN forward with :func:`engine.spikeops.conv_block` for every conv block.
+
+    The change proposed for ``engine.models_snn.CSNN.forward`` (same modules, same weights, same
+    result); the bench's ``prototype`` path measures it until the model uses it itself.
+    """
+    from engine.models_snn import SpikingOutput
+    from engine.spikeops import conv_block
+
+    x, static, t = model._prepare(x, steps)
+    spk = None
+    for i, (conv, bn, pl, lif) in enumerate(zip(model.convs, model.bns, model.pools, model.lifs)):
+        if i == 0 and static:
+            cur = conv_block(x, conv, bn, pl)
+            cur = cur.unsqueeze(0).expand(t, *cur.shape)
+        else:
+            src = x if i == 0 else spk
+            cur = conv_block(src.flatten(0, 1), conv, bn, pl, binary=i > 0)
+            cur = cur.unflatten(0, src.shape[:2])
+        spk, _mem = lif(cur)
+    flat = spk.flatten(2)
+    if model.hidden:
+        cur = model.bn_hidden(model.fc_hidden(flat.flatten(0, 1))).unflatten(0, flat.shape[:2])
+        flat, _ = model.lif_hidden(cur)
+    out_spk, out_mem = model.out(model.fc(flat))
+    return SpikingOutput(out_spk, out_mem, None)
+
+
+def _app(case: TrainCase, device, amp: str | None, prototype: bool = False):
     """The app's training step, as ``engine.training`` takes it (AdamW, clipping, amp)."""
     import torch
 
-    from engine.models import class_scores, loss_value, run_model
+    from engine.models import class_scores, loss_value
+    from engine.models import run_model as _run_model
 
     model = app_model(case, device)
+    if prototype:
+
+        def run_model(m, x, steps, _encoder):
+            return prototype_forward(m, x, steps)
+    else:
+        run_model = _run_model
     params = [p for p in model.parameters() if p.requires_grad]
     opt = torch.optim.AdamW(params, lr=2e-3, weight_decay=0.0)
     dev_type = torch.device(device).type
@@ -263,6 +298,10 @@ def _build_path(path: str, case: TrainCase, device):
         return _app(case, device, None)
     if path == "app_bf16":
         return _app(case, device, "bf16")
+    if path == "prototype":
+        return _app(case, device, None, prototype=True)
+    if path == "prototype_bf16":
+        return _app(case, device, "bf16", prototype=True)
     raise ValueError(f"unknown bench path {path!r}")
 
 
@@ -307,7 +346,8 @@ def train_worker(spec: dict) -> dict:
     case = TrainCase(**{**spec["case"], "input_shape": tuple(spec["case"]["input_shape"])})
     device = spec.get("device", "cpu")
     path = spec["path"]
-    if path == "app_bf16" and torch.device(device).type == "cpu" and not cpu_has_bf16():
+    bf16 = path.endswith("_bf16")
+    if bf16 and torch.device(device).type == "cpu" and not cpu_has_bf16():
         return {"status": NOT_AVAILABLE, "reason": "this CPU has no bf16 instructions"}
     x, y = _batch(case, device)
     _model, step, _infer = _build_path(path, case, device)
@@ -432,7 +472,7 @@ def equivalence_section(opts: BenchOptions) -> dict:
     return {
         "case": case.label,
         "spikes_equal": bool(torch.equal(spk_r, out.spikes)),
-        "output_spike_rate": round(float(spk_r.mean()), 4),
+        "output_spike_rate": round(float(spk_r.detach().mean()), 4),
         "max_membrane_diff": float((mem_r - out.mem).abs().max()),
         "max_grad_diff_rel": max(g for _, g in grads),
         "grad_diff_rel": {n: g for n, g in grads},

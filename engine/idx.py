@@ -37,8 +37,8 @@ def read_idx(path: str | os.PathLike, limit: int | None = None) -> np.ndarray:
             if limit is not None:
                 dims[0] = min(dims[0], int(limit))
             dtype = np.dtype(_DTYPES[magic[2]])
-            count = int(np.prod(dims))
-            data = fh.read(count * dtype.itemsize)
+            count = int(np.prod(dims, dtype=object))
+            data = _read_at_most(fh, count * dtype.itemsize)
     except (OSError, EOFError, gzip.BadGzipFile) as exc:
         raise DataError(f"{path}: cannot read IDX file ({exc})") from None
     if len(data) < count * dtype.itemsize:
@@ -46,3 +46,16 @@ def read_idx(path: str | os.PathLike, limit: int | None = None) -> np.ndarray:
             f"{path}: IDX file is truncated ({len(data)} of {count * dtype.itemsize} data bytes)"
         )
     return np.frombuffer(data, dtype=dtype).astype(dtype.newbyteorder("="), copy=True).reshape(dims)
+
+
+def _read_at_most(fh, n: int, chunk: int = 1 << 24) -> bytes:
+    """Up to ``n`` bytes, read in chunks: a header that claims gigabytes costs only what the file
+    really holds (one ``read(n)`` would allocate ``n`` bytes up front)."""
+    parts, got = [], 0
+    while got < n:
+        part = fh.read(min(chunk, n - got))
+        if not part:
+            break
+        parts.append(part)
+        got += len(part)
+    return b"".join(parts)

@@ -199,3 +199,77 @@ def conv_pool(
         chunk = max(1, _TARGET_CHUNK_BYTES // max(per_sample, 1))
     k = int(pool_size) if pool != "none" else 1
     return _ConvPool.apply(x, weight, bias, conv_args, pool, k, bool(binary), dtype, int(chunk))
+
+
+def conv_block(
+    x: torch.Tensor,
+    conv: torch.nn.Conv2d,
+    bn: torch.nn.Module | None = None,
+    pool: torch.nn.Module | None = None,
+    *,
+    binary: bool = False,
+) -> torch.Tensor:
+    """``pool(bn(conv(x)))`` for a folded sequence ``x [T*B, C, H, W]``, the fast way on CPU.
+
+    Without batch norm (``bn`` None or ``nn.Identity``) and with a square ``MaxPool2d`` /
+    ``AvgPool2d`` (kernel == stride, no padding) or no pooling, this is :func:`conv_pool`;
+    otherwise the plain layers run in channels-last layout. Under CPU autocast the convolution
+    runs in the autocast dtype. ``binary``: ``x`` holds only spikes (0/1).
+    """
+    from torch import nn
+
+    bn = None if isinstance(bn, nn.Identity) else bn
+    pool = None if isinstance(pool, nn.Identity) else pool
+    kind, size = _pool_kind(pool)
+    if bn is not None or kind is None or conv.padding_mode != "zeros":
+        return _plain(x, conv, bn, pool)
+    dtype = None
+    if x.device.type == "cpu" and torch.is_autocast_enabled("cpu"):
+        dtype = torch.get_autocast_dtype("cpu")
+    padding = conv.padding
+    if isinstance(padding, str):  # "same" / "valid" as nn.Conv2d spells them
+        if padding == "same" and (
+            any(k % 2 == 0 for k in conv.kernel_size) or conv.dilation != (1, 1)
+        ):
+            return _plain(x, conv, bn, pool)  # asymmetric padding: leave it to nn.Conv2d
+        padding = (0, 0) if padding == "valid" else tuple(k // 2 for k in conv.kernel_size)
+    return conv_pool(
+        x,
+        conv.weight,
+        conv.bias,
+        stride=conv.stride,
+        padding=padding,
+        dilation=conv.dilation,
+        groups=conv.groups,
+        pool=kind,
+        pool_size=size,
+        binary=binary,
+        dtype=dtype,
+    )
+
+
+def _plain(x, conv, bn, pool):
+    y = conv(x.contiguous(memory_format=torch.channels_last))
+    y = bn(y) if bn is not None else y
+    return pool(y) if pool is not None else y
+
+
+def _pool_kind(pool) -> tuple[str | None, int]:
+    """("max" | "avg" | "none", window) when ``conv_pool`` can do this pooling, else (None, 0)."""
+    from torch import nn
+
+    if pool is None:
+        return "none", 1
+    if isinstance(pool, (nn.MaxPool2d, nn.AvgPool2d)):
+        k, s = _pair(pool.kernel_size), _pair(pool.stride or pool.kernel_size)
+        pad = _pair(pool.padding)
+        if k[0] != k[1] or k != s or pad != (0, 0) or pool.ceil_mode:
+            return None, 0
+        if isinstance(pool, nn.MaxPool2d):
+            if _pair(pool.dilation) != (1, 1) or pool.return_indices:
+                return None, 0
+            return "max", k[0]
+        if not pool.count_include_pad or pool.divisor_override:
+            return None, 0
+        return "avg", k[0]
+    return None, 0

@@ -32,9 +32,15 @@ class LevelMeter(QProgressBar):
         self.setTextVisible(True)
         self.setMinimumWidth(160)
         self.db = float("-inf")
+        self.loudest_db = float("-inf")  # since the last reset()
+
+    def reset(self) -> None:
+        self.loudest_db = float("-inf")
+        self.show_peak(0.0)
 
     def show_peak(self, peak: float) -> None:
         self.db = 20 * np.log10(max(float(peak), 1e-9))
+        self.loudest_db = max(self.loudest_db, self.db)
         self.setValue(int(max(LEVEL_FLOOR_DB, min(0.0, self.db))))
         self.setFormat(
             "level: silent" if self.db < LEVEL_FLOOR_DB else f"level: {self.db:.0f} dBFS peak"
@@ -173,6 +179,7 @@ class LiveViews(QWidget):
         self.sound_region.hide()
         self.heard.setText("")
         self.raster_note.setText("")
+        self.level.reset()
 
     # ----- updates
     def show_audio(self, t: np.ndarray, y: np.ndarray) -> None:

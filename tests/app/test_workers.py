@@ -1,0 +1,71 @@
+"""app.workers: a generator job on a QThread, stop, failures, buffered redraw."""
+
+import time
+
+from app.workers import EventBuffer, start_worker
+from engine.errors import DataError
+
+
+def _counting_job(n, delay=0.0):
+    def job(stop):
+        for i in range(n):
+            if stop.is_set():
+                return "stopped"
+            time.sleep(delay)
+            yield i
+        return "done"
+
+    return job
+
+
+def test_worker_delivers_events_and_result(qtbot):
+    seen = []
+    handle = start_worker(_counting_job(5), on_progress=seen.append)
+    with qtbot.waitSignal(handle.finished, timeout=5000) as blocker:
+        pass
+    assert blocker.args == ["done"]
+    qtbot.waitUntil(lambda: not handle.thread.isRunning(), timeout=2000)
+    assert seen == [0, 1, 2, 3, 4]
+
+
+def test_stop_and_wait_returns_promptly(qtbot):
+    handle = start_worker(_counting_job(10_000, delay=0.01))
+    qtbot.wait(100)
+    t0 = time.monotonic()
+    assert handle.stop_and_wait(5000)
+    assert time.monotonic() - t0 < 2.0
+    assert not handle.thread.isRunning()
+
+
+def test_user_error_becomes_one_line_failure(qtbot):
+    def job(stop):
+        yield 1
+        raise DataError("x.wav: not audio")
+
+    handle = start_worker(job)
+    with qtbot.waitSignal(handle.failed, timeout=5000) as blocker:
+        pass
+    assert blocker.args == ["x.wav: not audio"]
+    qtbot.waitUntil(lambda: not handle.thread.isRunning(), timeout=2000)
+
+
+def test_unexpected_error_is_one_line(qtbot):
+    def job(stop):
+        raise ValueError("bad\nsecond line")
+        yield  # pragma: no cover
+
+    handle = start_worker(job)
+    with qtbot.waitSignal(handle.failed, timeout=5000) as blocker:
+        pass
+    assert blocker.args == ["ValueError: bad"]
+    qtbot.waitUntil(lambda: not handle.thread.isRunning(), timeout=2000)
+
+
+def test_event_buffer_batches_in_order(qtbot):
+    batches = []
+    buf = EventBuffer(batches.append, interval_ms=20)
+    for i in range(7):
+        buf.push(i)
+    qtbot.waitUntil(lambda: len(batches) > 0, timeout=2000)
+    assert [e for b in batches for e in b] == list(range(7))
+    buf.stop()
