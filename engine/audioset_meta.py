@@ -193,6 +193,20 @@ class Ontology:
         return " > ".join(reversed(names))
 
 
+def _strings(value) -> tuple[str, ...]:
+    """A JSON list of IDs or restrictions as strings; a lone string is one entry, junk none."""
+    if isinstance(value, str):
+        return (value,) if value else ()
+    if isinstance(value, list):
+        return tuple(str(v) for v in value if isinstance(v, (str, int, float)))
+    return ()
+
+
+def _oneline(text: str) -> str:
+    """``text`` for a one-line message: line breaks and other control characters escaped."""
+    return "".join(c if c.isprintable() else repr(c)[1:-1] for c in str(text)[:80])
+
+
 def parse_ontology(records: Sequence[Mapping], source: str = "ontology") -> Ontology:
     """Build an Ontology from the JSON records (``id``, ``name``, ``child_ids``, ...)."""
     nodes: dict[str, OntologyNode] = {}
@@ -203,15 +217,15 @@ def parse_ontology(records: Sequence[Mapping], source: str = "ontology") -> Onto
             continue
         nid = rec["id"]
         if nid in nodes:
-            problems.append(f"{source}: duplicate id {nid} (kept the first)")
+            problems.append(f"{source}: duplicate id {_oneline(nid)} (kept the first)")
             continue
         kids = rec.get("child_ids") or []
         nodes[nid] = OntologyNode(
             id=nid,
             name=str(rec.get("name") or nid),
             description=str(rec.get("description") or ""),
-            child_ids=tuple(str(k) for k in kids) if isinstance(kids, list) else (),
-            restrictions=tuple(str(r) for r in rec.get("restrictions") or ()),
+            child_ids=_strings(kids),
+            restrictions=_strings(rec.get("restrictions")),
         )
     children: dict[str, tuple[str, ...]] = {}
     parents: dict[str, list[str]] = {nid: [] for nid in nodes}
@@ -220,9 +234,11 @@ def parse_ontology(records: Sequence[Mapping], source: str = "ontology") -> Onto
         kept = []
         for kid in dict.fromkeys(node.child_ids):  # de-duplicated, order kept
             if kid not in nodes:
-                missing.append(f"{kid} (child of {node.name})")
+                missing.append(f"{_oneline(kid)} (child of {_oneline(node.name)})")
             elif kid == nid:
-                problems.append(f"{source}: {node.name} lists itself as a child (ignored)")
+                problems.append(
+                    f"{source}: {_oneline(node.name)} lists itself as a child (ignored)"
+                )
             else:
                 kept.append(kid)
                 parents[kid].append(nid)
@@ -263,6 +279,10 @@ def load_ontology(path: str | os.PathLike) -> Ontology:
         raise DataError(f"{path}: cannot read ({exc.strerror or exc})") from None
     except json.JSONDecodeError as exc:
         raise DataError(f"{path}: not valid JSON (line {exc.lineno}: {exc.msg})") from None
+    except UnicodeDecodeError:
+        raise DataError(f"{path}: not a UTF-8 text file (expected ontology.json)") from None
+    except RecursionError:  # e.g. "[[[[...": deeper than any ontology
+        raise DataError(f"{path}: JSON nested too deeply (expected a list of nodes)") from None
     if not isinstance(records, list):
         raise DataError(f"{path}: expected a JSON list of ontology nodes")
     onto = parse_ontology(records, source=os.path.basename(path))
@@ -347,17 +367,28 @@ def read_segments(paths: str | os.PathLike | Sequence[str | os.PathLike]) -> Seg
         sources.append(stem)
         s_index = len(sources) - 1
         try:
-            with open(path, encoding="utf-8", newline="") as fh:
+            # utf-8-sig: a byte-order mark (spreadsheet exports) must not spoil the first ID
+            with open(path, encoding="utf-8-sig", newline="") as fh:
                 text = fh.read()
         except OSError as exc:
             raise DataError(f"{path}: cannot read ({exc.strerror or exc})") from None
         except UnicodeDecodeError:
             raise DataError(f"{path}: not a UTF-8 text file (expected an AudioSet CSV)") from None
         reader = csv.reader(io.StringIO(text), skipinitialspace=True)
-        for row in reader:
-            if not row or (row[0].startswith("#")) or (len(row) == 1 and not row[0].strip()):
+        while True:
+            try:
+                row = next(reader)
+            except StopIteration:
+                break
+            except csv.Error as exc:  # a field over csv's size limit, a NUL byte...
+                row = ValueError(f"unreadable row ({exc})")
+            if isinstance(row, list) and (
+                not row or (row[0].startswith("#")) or (len(row) == 1 and not row[0].strip())
+            ):
                 continue
             try:
+                if isinstance(row, ValueError):
+                    raise row
                 ytid, start, end, labels = _parse_row(row)
             except ValueError as exc:
                 n_bad += 1

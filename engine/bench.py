@@ -225,7 +225,7 @@ def prototype_forward(model, x, steps: int):
     result); the bench's ``prototype`` path measures it until the model uses it itself.
     """
     from engine.models_snn import SpikingOutput
-    from engine.spikeops import conv_block
+    from engine.spikeops import conv_block, linear_seq
 
     x, static, t = model._prepare(x, steps)
     spk = None
@@ -238,11 +238,11 @@ def prototype_forward(model, x, steps: int):
             cur = conv_block(src.flatten(0, 1), conv, bn, pl, binary=i > 0)
             cur = cur.unflatten(0, src.shape[:2])
         spk, _mem = lif(cur)
-    flat = spk.flatten(2)
     if model.hidden:
-        cur = model.bn_hidden(model.fc_hidden(flat.flatten(0, 1))).unflatten(0, flat.shape[:2])
-        flat, _ = model.lif_hidden(cur)
-    out_spk, out_mem = model.out(model.fc(flat))
+        cur = linear_seq(spk, model.fc_hidden)
+        cur = model.bn_hidden(cur.flatten(0, 1)).unflatten(0, cur.shape[:2])
+        spk, _ = model.lif_hidden(cur)
+    out_spk, out_mem = model.out(linear_seq(spk, model.fc))
     return SpikingOutput(out_spk, out_mem, None)
 
 

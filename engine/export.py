@@ -275,13 +275,13 @@ def export_job(
     _check_format(fmt)
     stop = stop or threading.Event()
     out = Path(out)
-    if out.is_dir():
-        out = out / default_export_path("model.pt", fmt).name
-    if not out.parent.is_dir():
-        raise ExportError(f"{out.parent}: no such folder for the exported file")
     total = 4 if check else 2
     yield ExportProgress("load", f"loading {checkpoint}", 0, total)
     ckpt = _load(checkpoint)
+    if out.is_dir():
+        out = out / default_export_path(ckpt.path, fmt).name
+    if not out.parent.is_dir():
+        raise ExportError(f"{out.parent}: no such folder for the exported file")
     model = ckpt.build("cpu")
     shape = tuple(int(v) for v in ckpt.model["input_shape"])
     meta = _metadata(ckpt)

@@ -499,9 +499,10 @@ def layer_node_names(model: nn.Module) -> dict[str, str]:
 def snntorch_run(graph, x_seq: torch.Tensor) -> torch.Tensor:
     """The graph's output ``[T, B, N]`` through snnTorch's own NIR import (needs nirtorch).
 
-    snnTorch's importer maps NIR's ``Flatten(start_dim=0)`` to ``nn.Flatten(0, -1)``, which
-    flattens the batch too, so examples go through one at a time; it integrates the LIF ODE
-    with forward Euler at ``dt = 1e-4`` and prints notes to stdout (kept off ours).
+    snnTorch's importer turns NIR's ``Flatten(start_dim=0)`` (NIR shapes have no batch axis)
+    into ``nn.Flatten(0, -1)``, which would flatten the batch too; those modules get
+    ``start_dim=1`` so a whole batch runs at once. snnTorch integrates the LIF ODE with forward
+    Euler at ``dt = 1e-4`` and prints notes to stdout (kept off ours).
     """
     import contextlib
     import io
@@ -513,13 +514,13 @@ def snntorch_run(graph, x_seq: torch.Tensor) -> torch.Tensor:
         raise ExportError(f"snnTorch's NIR import needs nirtorch ({exc})") from None
     with contextlib.redirect_stdout(io.StringIO()):
         net = import_from_nir(graph)
-        per_example = []
+        for mod in net.modules():
+            if isinstance(mod, nn.Flatten) and mod.start_dim == 0:
+                mod.start_dim = 1
+        snntorch.utils.reset(net)
+        steps = []
         with torch.no_grad():
-            for b in range(x_seq.shape[1]):
-                snntorch.utils.reset(net)
-                steps = []
-                for t in range(x_seq.shape[0]):
-                    out = net(x_seq[t, b : b + 1])
-                    steps.append((out[0] if isinstance(out, tuple) else out).reshape(-1))
-                per_example.append(torch.stack(steps))
-    return torch.stack(per_example, 1)
+            for t in range(x_seq.shape[0]):
+                out = net(x_seq[t])
+                steps.append(out[0] if isinstance(out, tuple) else out)
+    return torch.stack(steps)

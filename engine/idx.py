@@ -26,7 +26,9 @@ def read_idx(path: str | os.PathLike, limit: int | None = None) -> np.ndarray:
         with opener(path, "rb") as fh:
             magic = fh.read(4)
             if len(magic) < 4 or magic[0] != 0 or magic[1] != 0 or magic[2] not in _DTYPES:
-                raise DataError(f"{path}: not an IDX file (bad magic number {magic.hex() or 'empty'})")
+                raise DataError(
+                    f"{path}: not an IDX file (bad magic number {magic.hex() or 'empty'})"
+                )
             ndim = magic[3]
             if not 1 <= ndim <= 4:
                 raise DataError(f"{path}: IDX file with {ndim} dimensions is not supported")

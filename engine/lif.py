@@ -276,16 +276,27 @@ class _LIFFunction(torch.autograd.Function):
         fwd = _forward_numba if numba else _forward_torch
         spk, mem_rec = fwd(cur, steps, static, b, threshold, reset, mem0, shape)
         ctx.set_materialize_grads(False)
-        ctx.save_for_backward(mem_rec, beta_t, mem0)
+        # a time-constant current is T times smaller than the membrane record: keep it and
+        # integrate again in the backward pass (cheap) instead of holding [T, ...] until then
+        ctx.save_for_backward(cur if static else mem_rec, beta_t, mem0)
         ctx.cfg = (beta, threshold, reset, surrogate, slope, steps, static, numba)
         ctx.cur_meta = (cur.shape, cur.dtype)
         return spk, mem_rec
 
     @staticmethod
     def backward(ctx, g_spk, g_mem):
-        mem_rec, beta_t, mem0 = ctx.saved_tensors
+        saved, beta_t, mem0 = ctx.saved_tensors
         if g_spk is None and g_mem is None:
             return (None,) * 10
+        beta, threshold, reset, _, _, steps, static, numba = ctx.cfg
+        if static:
+            b = beta_t if beta_t is not None else beta
+            shape = _state_shape(saved, True, b, mem0)
+            fwd = _forward_numba if numba else _forward_torch
+            with torch.no_grad():
+                mem_rec = fwd(saved, steps, True, b, threshold, reset, mem0, shape)[1]
+        else:
+            mem_rec = saved
         bwd = _backward_numba if ctx.cfg[-1] else _backward_torch
         g_cur, g_beta, g_mem0 = bwd(ctx, mem_rec, g_spk, g_mem, beta_t, mem0)
         cur_shape, cur_dtype = ctx.cur_meta

@@ -155,6 +155,7 @@ class WindowPrediction:
     latency_ms: float
     rms: float
     dropped: int  # windows skipped before this one because inference was behind
+    quiet: bool = False  # no 10-ms frame of the window rose above the level gate's threshold
     waveform: np.ndarray | None = None  # the clip the model saw, at its rate (when asked for)
     features: np.ndarray | None = None  # [F, frames] what the model saw (when asked for)
 
@@ -382,9 +383,22 @@ class SlidingWindowClassifier:
             latency_ms=latency,
             rms=float(np.sqrt(np.mean(np.square(y)))) if len(y) else 0.0,
             dropped=skipped,
+            quiet=self._quiet(y),
             waveform=seen if self.keep_waveform else None,
             features=features,
         )
+
+    def _quiet(self, y: np.ndarray) -> bool:
+        """True when the loudest 10-ms frame of ``y`` stays under the gate's threshold."""
+        if self.gate is None or len(y) == 0:
+            return False
+        frame = max(1, int(round(0.01 * self.model_rate)))
+        n = max(1, len(y) // frame)
+        frames = np.resize(y, n * frame).reshape(n, frame)
+        loudest = 10 * np.log10(
+            np.max(np.mean(np.square(frames, dtype=np.float64), axis=1)) + 1e-12
+        )
+        return bool(loudest <= self.gate.threshold_db)
 
     def classify_clip(self, y: np.ndarray) -> WindowPrediction:
         """One prediction of a whole short clip (at ``sample_rate``), placed as in training."""

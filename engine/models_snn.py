@@ -176,6 +176,7 @@ class FCSNN(_Spiking):
         n_classes: int,
         hidden: int = 1000,
         batchnorm: bool = True,
+        readout_norm: bool = False,
         input_norm: str = "standard",
         **lif,
     ):
@@ -186,6 +187,7 @@ class FCSNN(_Spiking):
         self.bn1 = nn.BatchNorm1d(hidden) if batchnorm else nn.Identity()
         self.lif1 = LIF(**_lif_kwargs(lif))
         self.fc2 = nn.Linear(hidden, n_classes)
+        self.bn_out = nn.BatchNorm1d(n_classes) if readout_norm else nn.Identity()
         self.out = LIF(**_lif_kwargs(lif))
 
     def op_layers(self) -> list[tuple[str, str]]:
@@ -200,7 +202,7 @@ class FCSNN(_Spiking):
         else:
             cur = _fold(x.flatten(2), lambda v: self.bn1(self.fc1(v)))
         spk1, mem1 = self.lif1(cur)
-        spk, mem = self.out(_fold(spk1, self.fc2))
+        spk, mem = self.out(_fold(spk1, lambda v: self.bn_out(self.fc2(v))))
         rec = {"lif1": (spk1, mem1), "out": (spk, mem)} if record else None
         return SpikingOutput(spk, mem, rec)
 

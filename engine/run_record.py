@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import json
 import os
+import sys
 import threading
 from collections.abc import Generator
 from pathlib import Path
@@ -89,32 +90,68 @@ def load_traces(path: str | os.PathLike) -> Traces | None:
 
 
 # ----- driving train
-def _peak_bytes(device: str) -> tuple[int | None, str]:
-    if device.startswith("cuda"):
-        import torch
-
-        return int(torch.cuda.max_memory_allocated(device)), "cuda max allocated"
+def _max_rss() -> int | None:
+    """The process's peak resident memory so far, in bytes (None where unknown)."""
     try:
         import resource
-        import sys
+    except ImportError:  # Windows
+        return None
+    rss = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
+    return int(rss if sys.platform == "darwin" else rss * 1024)  # Linux reports KiB
 
-        rss = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
-        # Linux reports KiB, macOS bytes
-        return int(rss if sys.platform == "darwin" else rss * 1024), "process peak RSS"
-    except (ImportError, OSError):
+
+def _rss_now() -> int | None:
+    try:
+        with open("/proc/self/statm") as fh:
+            return int(fh.read().split()[1]) * os.sysconf("SC_PAGE_SIZE")
+    except (OSError, ValueError, IndexError, AttributeError):
+        return None
+
+
+class _MemoryWatch:
+    """Peak memory of one run: CUDA's peak allocation on a GPU; on the CPU the process's peak
+    resident memory when this run raised it, else the largest resident size seen at an event
+    (a lower bound: an earlier, larger run in the same process hides this one's true peak)."""
+
+    def __init__(self) -> None:
+        self.device = "cpu"
+        self.start_max = _max_rss() or 0
+        self.sampled = 0
+
+    def started(self, device: str) -> None:
+        self.device = device
+        if device.startswith("cuda"):
+            import torch
+
+            torch.cuda.reset_peak_memory_stats(device)
+
+    def sample(self) -> None:
+        if not self.device.startswith("cuda"):
+            self.sampled = max(self.sampled, _rss_now() or 0)
+
+    def peak(self) -> tuple[int | None, str]:
+        if self.device.startswith("cuda"):
+            import torch
+
+            return int(torch.cuda.max_memory_allocated(self.device)), "cuda max allocated"
+        end = _max_rss()
+        if end is not None and end > self.start_max:
+            return end, "process peak RSS"
+        if self.sampled:
+            return self.sampled, "largest sampled RSS"
         return None, ""
 
-
-def _write_usage(run_dir: Path, device: str) -> None:
-    peak, kind = _peak_bytes(device)
-    if peak is None:
-        return
-    previous = read_json(run_dir / USAGE_FILE) if (run_dir / USAGE_FILE).exists() else {}
-    peak = max(peak, int(previous.get("peak_memory_bytes") or 0))
-    data = {"peak_memory_bytes": peak, "kind": kind, "device": device}
-    tmp = run_dir / f".{USAGE_FILE}.tmp"
-    tmp.write_text(json.dumps(data))
-    tmp.replace(run_dir / USAGE_FILE)
+    def write(self, run_dir: Path, resumed: bool) -> None:
+        peak, kind = self.peak()
+        if peak is None:
+            return
+        data = {"peak_memory_bytes": peak, "kind": kind, "device": self.device}
+        previous = read_json(run_dir / USAGE_FILE)
+        if resumed and int(previous.get("peak_memory_bytes") or 0) > peak:
+            data = previous  # an earlier session of this run needed more
+        tmp = run_dir / f".{USAGE_FILE}.tmp"
+        tmp.write_text(json.dumps(data))
+        tmp.replace(run_dir / USAGE_FILE)
 
 
 def train_recorded(
@@ -127,30 +164,27 @@ def train_recorded(
 ) -> Generator:
     """:func:`engine.training.train`, also writing ``traces.npz`` and ``usage.json``.
 
-    Yields and returns exactly what ``train`` does. The peak memory is CUDA's peak allocation
-    on a GPU, else the process's peak resident memory (which includes whatever else the
-    process holds, e.g. the GUI).
+    Yields and returns exactly what ``train`` does. The peak memory (see ``_MemoryWatch``) is
+    CUDA's peak allocation on a GPU, else the process's resident memory, which includes
+    whatever else the process holds (the GUI, say).
     """
     from engine.training import train
 
     run = Path(run_dir)
-    device = "cpu"
+    memory = _MemoryWatch()
     gen = train(cfg, run, resume=resume, stop=stop, data=data)
     while True:
         try:
             ev = next(gen)
         except StopIteration as done:
             return done.value
+        memory.sample()
         if isinstance(ev, RunStarted):
-            device = ev.device
-            if device.startswith("cuda"):
-                import torch
-
-                torch.cuda.reset_peak_memory_stats(device)
+            memory.started(ev.device)
         elif isinstance(ev, Traces):
             save_traces(ev, run / TRACES_FILE)
         elif isinstance(ev, (Checkpointed, RunFinished)):
-            _write_usage(run, device)
+            memory.write(run, resume)
         yield ev
 
 

@@ -40,8 +40,9 @@ class _ConvPool(torch.autograd.Function):
         cl = torch.channels_last
         wc = weight.detach().to(dtype).contiguous(memory_format=cl)
         bc = None if bias is None else bias.detach().to(dtype)
-        outs, codes, saved_x = [], [], []
+        codes, saved_x = [], []
         conv_hw = None
+        out = None
         for lo in range(0, n, chunk):
             xc = x[lo : lo + chunk].detach()
             xk = xc.to(dtype).contiguous(memory_format=cl)
@@ -54,11 +55,13 @@ class _ConvPool(torch.autograd.Function):
                 p = F.avg_pool2d(y, pool)
             else:
                 p = y
-            outs.append(p.to(torch.float32 if dtype != torch.float64 else dtype))
+            if out is None:
+                out_dtype = torch.float64 if dtype == torch.float64 else torch.float32
+                out = torch.empty((n, *p.shape[1:]), dtype=out_dtype, memory_format=cl)
+            out[lo : lo + p.shape[0]].copy_(p)
             if ctx.needs_input_grad[1]:
                 # the weight gradient needs the input: spikes fit in one byte each
                 saved_x.append(xk.to(torch.uint8) if binary else xk)
-        out = torch.cat(outs) if len(outs) > 1 else outs[0]
         ctx.meta = (conv_args, pool_kind, pool, binary, dtype, chunk, x.shape, x.dtype, conv_hw)
         ctx.codes = codes
         ctx.saved_x = saved_x
@@ -273,3 +276,17 @@ def _pool_kind(pool) -> tuple[str | None, int]:
             return None, 0
         return "avg", k[0]
     return None, 0
+
+
+def linear_seq(x: torch.Tensor, fc: torch.nn.Linear) -> torch.Tensor:
+    """``fc(x.flatten(2))`` for ``x [T, B, C, H, W]`` without copying a channels-last ``x``.
+
+    A channels-last ``x`` flattens in (H, W, C) order for free; the weight's columns are put in
+    that order instead (a copy of the small weight, not of the ``T x B`` activations).
+    """
+    if x.dim() == 5 and x.permute(0, 1, 3, 4, 2).is_contiguous() and not x.is_contiguous():
+        out_f = fc.weight.shape[0]
+        c, h, w = x.shape[2:]
+        weight = fc.weight.view(out_f, c, h, w).permute(0, 2, 3, 1).reshape(out_f, -1)
+        return F.linear(x.permute(0, 1, 3, 4, 2).flatten(2), weight, fc.bias)
+    return fc(x.flatten(2))

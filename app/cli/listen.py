@@ -63,8 +63,10 @@ def _line(event, show_windows: bool) -> str | None:
         )
     if isinstance(event, WindowPrediction) and show_windows:
         skipped = f", {event.dropped} skipped" if event.dropped else ""
+        # a silent window still gets a class; say it is silence rather than name one
+        said = "(quiet)     " if event.quiet else f"{event.class_name:<12}"
         return (
-            f"  {event.end_s:7.2f} s  {event.class_name:<12} {event.confidence:.2f}  "
+            f"  {event.end_s:7.2f} s  {said} {event.confidence:.2f}  "
             f"[{event.latency_ms:.1f} ms{skipped}]"
         )
     return None

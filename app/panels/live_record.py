@@ -192,6 +192,7 @@ class RecordView(QWidget):
         self._sync()
 
     def _fill_clips(self) -> None:
+        chosen = {i.data(Qt.ItemDataRole.UserRole) for i in self.clips.selectedItems()}
         self.clips.clear()
         try:
             paths = list_clips(self.out_dir(), self.class_name()) if self.class_name() else []
@@ -201,6 +202,7 @@ class RecordView(QWidget):
             item = QListWidgetItem(p.name)
             item.setData(Qt.ItemDataRole.UserRole, str(p))
             self.clips.addItem(item)
+            item.setSelected(str(p) in chosen)
 
     def _sync(self) -> None:
         busy = self.busy()
@@ -223,7 +225,7 @@ class RecordView(QWidget):
         pause, device = (0.0 if background else self.pause.value()), self._device_index()
         self.error = ""
         self.progress.setText("Starting the microphone...")
-        self.worker = self._start(
+        self._start(
             lambda stop: record_clips(
                 out,
                 label,
@@ -241,7 +243,7 @@ class RecordView(QWidget):
         if self.busy():
             return False
         self.error = ""
-        self.worker = self._start(lambda stop: play_clip(path, stop=stop))
+        self._start(lambda stop: play_clip(path, stop=stop))
         return True
 
     def stop(self) -> None:
@@ -257,6 +259,7 @@ class RecordView(QWidget):
             on_failed=self._on_worker_failed,
         )
         handle.done.connect(self._sync)  # buttons follow the thread, which ends after the job
+        self.worker = handle
         self._sync()
         return handle
 

@@ -13,6 +13,7 @@ import tempfile
 from pathlib import Path
 
 from engine.config import RunConfig
+from engine.paths import cache_dir
 from engine.run_record import digits_feature_set, fsdd_slice
 
 # the CSNN learns this slice within a few epochs on the membrane loss (about 94% on the
@@ -42,7 +43,8 @@ def prepare(panel, options: dict) -> None:
     data = None
     spec = options.get("data") or ""
     if not spec and shared_fsdd() is not None:
-        spec = fsdd_slice(shared_fsdd(), os.path.join(tmp.name, "fsdd"), 2, range(30))
+        # a lasting folder, so the features come from the cache the next time
+        spec = fsdd_slice(shared_fsdd(), cache_dir("demo") / "fsdd-2x10x30", 2, range(30))
     if spec:
         cfg = RunConfig(data=spec, model="csnn", **DEMO)
     else:

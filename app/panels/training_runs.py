@@ -22,6 +22,7 @@ from PySide6.QtWidgets import (
     QWidget,
 )
 
+from app.panels.training_views import epoch_ticks
 from app.plotting import color, make_plot
 from engine.runs import COMPARISON_COLUMNS, RunInfo, accuracy_curves, comparison_rows, list_runs
 
@@ -61,7 +62,9 @@ class RunsPane(QWidget):
         self.table.setEditTriggers(QTableWidget.EditTrigger.NoEditTriggers)
         self.table.setToolTip("Tick runs to overlay their curves; double-click one to open it")
         self.overlay = make_plot("Validation accuracy of the ticked runs", "epoch", "accuracy")
-        self.overlay.getPlotItem().addLegend(offset=(-6, 6), labelTextSize="8pt")
+        self.overlay.getPlotItem().addLegend(
+            offset=(-6, -6), labelTextSize="8pt", brush=(255, 255, 255, 210)
+        )
         self.overlay.setYRange(0, 1, padding=0.02)
         split = QSplitter(Qt.Orientation.Vertical)
         split.addWidget(self.table)
@@ -178,6 +181,8 @@ class RunsPane(QWidget):
                     symbolBrush=color(i),
                 )
             self.curves[run.path].setData(epochs, val)
+        longest = max((len(accuracy_curves(r)[0]) for r in wanted), default=0)
+        epoch_ticks(self.overlay, longest)
 
     def plots(self) -> dict:
         return {"runs overlay": self.overlay}

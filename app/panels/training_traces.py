@@ -52,7 +52,7 @@ class _Row:
         self.image.setImage(np.asarray(spikes, dtype=np.float32).T, levels=(0, 1))
         self.raster.setTitle(title)
         self.raster.getAxis("left").setTicks(None)
-        self.mem.setTitle(f"{name}: membrane of {mem.shape[1]} neurons")
+        self.mem.setTitle(f"{name}: membrane, {mem.shape[1]} neurons")
         while len(self.curves) < mem.shape[1]:
             i = len(self.curves)
             self.curves.append(self.mem.plot(pen=pg.mkPen(color(i), width=1.5)))
@@ -96,31 +96,37 @@ class TracesView(QWidget):
         self.pool = [_Row(i) for i in range(PREBUILT_ROWS)]
         self.rows: list[_Row] = []  # the rows in use
         self.out_row: _Row | None = None
-        self._shown = -1  # rows laid out in the scene
+        self._shown: tuple | None = None  # (layer rows, input spikes shown) laid out now
         self.traces: Traces | None = None
 
     def clear(self) -> None:
         self.scene_widget.ci.clear()
-        self._shown = -1
+        self._shown = None
         self.rows = []
         self.traces = None
         self.caption.setText("No traces for this run (an ANN, or a run made before traces).")
 
-    def _arrange(self, n: int) -> None:
-        """Lay out the input row and ``n`` layer rows."""
+    def _arrange(self, n: int, encoded: bool) -> None:
+        """Lay out the input row (with the input spikes when ``encoded``) and ``n`` layer rows."""
         while len(self.pool) < n:
             self.pool.append(_Row(len(self.pool)))
         self.rows = self.pool[:n]
-        if n == self._shown:
+        if (n, encoded) == self._shown:
             return
         ci = self.scene_widget.ci
         ci.clear()
-        ci.addItem(self.input_plot, 0, 0)
-        ci.addItem(self.enc_plot, 0, 1)
+        if encoded:
+            ci.addItem(self.input_plot, 0, 0)
+            ci.addItem(self.enc_plot, 0, 1)
+        else:  # the direct current feeds the input itself: no input spikes to show
+            ci.addItem(self.input_plot, 0, 0, 1, 2)
         for i, row in enumerate(self.rows):
             ci.addItem(row.raster, i + 1, 0)
             ci.addItem(row.mem, i + 1, 1)
-        self._shown = n
+            last = i == n - 1
+            row.raster.setLabel("bottom", "time step" if last else None)
+            row.mem.setLabel("bottom", "time step" if last else None)
+        self._shown = (n, encoded)
 
     def show_traces(self, tr: Traces | None, class_names: list[str]) -> None:
         if tr is None:
@@ -128,7 +134,7 @@ class TracesView(QWidget):
             return
         # the network's last spiking layer usually is its output: do not draw it twice
         own_output = _has_output_layer(tr)
-        self._arrange(len(tr.layers) + (0 if own_output else 1))
+        self._arrange(len(tr.layers) + (0 if own_output else 1), tr.input_spikes is not None)
         self.out_row = self.rows[-1]
         self.traces = tr
         name = _name(class_names, tr.label)
@@ -140,29 +146,27 @@ class TracesView(QWidget):
         )
         # features: low coefficients at the bottom, like a spectrogram
         self.input_image.setImage(np.asarray(tr.input, dtype=np.float32)[::-1], autoLevels=True)
-        self.input_plot.setTitle(f"Input (class {name})")
-        if tr.input_spikes is None:
-            self.enc_image.setImage(np.zeros((1, 1), np.float32), levels=(0, 1))
-            self.enc_plot.setTitle("Input spikes: none (direct current into the first layer)")
-        else:
+        direct = " (fed as a current at every step)" if tr.input_spikes is None else ""
+        self.input_plot.setTitle(f"Input, class {name}{direct}")
+        if tr.input_spikes is not None:
             self.enc_image.setImage(tr.input_spikes.T.astype(np.float32), levels=(0, 1))
             rate = float(tr.input_spikes.mean())
-            self.enc_plot.setTitle(f"Input spikes ({rate:.1%} of slots)")
+            self.enc_plot.setTitle(f"Input spikes ({rate:.0%} of slots)")
         for row, L in zip(self.rows, tr.layers):
             steps = max(L.spikes.shape[0], 1)
             rate = L.spike_count / max(L.total_neurons * steps, 1)
-            shown = "all" if L.neuron_ids.size == L.total_neurons else f"{L.neuron_ids.size} of"
+            shown = "" if L.neuron_ids.size == L.total_neurons else f"{L.neuron_ids.size} of "
             row.show(
                 L.name,
                 L.spikes,
                 L.mem,
                 L.mem_ids,
                 tr.threshold,
-                f"{L.name}: spikes of {shown} {L.total_neurons} neurons ({rate:.1%} of slots)",
+                f"{L.name}: {shown}{L.total_neurons} neurons, {rate:.0%} spiking",
             )
         counts = " ".join(str(int(c)) for c in tr.output_spikes.sum(0)[:12])
         if own_output:
-            self.out_row.raster.setTitle(f"{tr.layers[-1].name}: spike counts per class {counts}")
+            self.out_row.raster.setTitle(f"{tr.layers[-1].name}: spike counts {counts}")
         else:
             n = tr.output_mem.shape[1]
             self.out_row.show(
@@ -171,7 +175,7 @@ class TracesView(QWidget):
                 tr.output_mem,
                 np.arange(n),
                 tr.threshold,
-                f"output: spike counts per class {counts}",
+                f"output: spike counts {counts}",
             )
         ticks = [(i, _name(class_names, i)) for i in range(tr.output_spikes.shape[1])]
         self.out_row.raster.getAxis("left").setTicks([ticks])

@@ -57,7 +57,9 @@ class CurvesView(QWidget):
         )
         self.dead_plot = make_plot("Dead neurons per layer (validation)", "epoch", "fraction")
         for p in (self.loss_plot, self.acc_plot, self.rate_plot, self.dead_plot):
-            p.getPlotItem().addLegend(offset=(-6, 6), labelTextSize="8pt")
+            p.getPlotItem().addLegend(
+                offset=(-6, 6), labelTextSize="8pt", brush=(255, 255, 255, 210)
+            )
             p.getPlotItem().getAxis("left").setWidth(52)
             p.getPlotItem().getAxis("left").enableAutoSIPrefix(False)
         self.step_curve = self.loss_plot.plot(name="step", pen=_pen(0, 1, alpha=70))
@@ -130,6 +132,10 @@ class CurvesView(QWidget):
         self.loss_plot.setLabel("bottom", "training step" if has_steps else "epoch")
         self.train_loss_curve.setData(x_loss, h.epoch_column("train_loss"))
         self.val_loss_curve.setData(x_loss, h.epoch_column("val_loss"))
+        for plot in (self.acc_plot, self.rate_plot, self.dead_plot):
+            epoch_ticks(plot, len(epochs))
+        if not has_steps:
+            epoch_ticks(self.loss_plot, len(epochs))
         self.train_acc_curve.setData(epochs, h.epoch_column("train_acc"))
         self.val_acc_curve.setData(epochs, h.epoch_column("val_acc"))
         for key, curves, pool, plot in (
@@ -153,6 +159,15 @@ class CurvesView(QWidget):
             "firing rate": self.rate_plot,
             "dead neurons": self.dead_plot,
         }
+
+
+def epoch_ticks(plot, n: int) -> None:
+    """Ticks on whole epochs while they fit; pyqtgraph's own spacing beyond."""
+    axis = plot.getPlotItem().getAxis("bottom")
+    if n <= 15:
+        axis.setTickSpacing(1, 1)
+    else:
+        axis.setTickSpacing()
 
 
 def _blue_lut() -> np.ndarray:

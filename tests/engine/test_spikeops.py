@@ -1,0 +1,119 @@
+"""engine.spikeops: the chunked channels-last conv + pool equals the plain layers."""
+
+from __future__ import annotations
+
+import pytest
+import torch
+import torch.nn.functional as F
+from torch import nn
+
+from engine.errors import ConfigError
+from engine.spikeops import _encode_argmax, conv_block, conv_pool, linear_seq
+
+
+def _plain(x, w, b, pool, k=2, padding=0):
+    y = F.conv2d(x, w, b, padding=padding)
+    if pool == "max":
+        return F.max_pool2d(y, k)
+    return F.avg_pool2d(y, k) if pool == "avg" else y
+
+
+def _grads(fn, x, w, b, g):
+    x, w, b = (t.clone().requires_grad_() for t in (x, w, b))
+    y = fn(x, w, b)
+    (y * g).sum().backward()
+    return y.detach(), x.grad, w.grad, b.grad
+
+
+@pytest.mark.parametrize("pool", ["max", "avg", "none"])
+@pytest.mark.parametrize("binary", [True, False])
+@pytest.mark.parametrize("dtype", [torch.float32, torch.float64])
+def test_conv_pool_equals_plain_layers(pool, binary, dtype):
+    g = torch.Generator().manual_seed(0)
+    if binary:
+        x = (torch.rand(37, 3, 11, 14, generator=g) < 0.3).to(dtype)
+    else:
+        x = torch.randn(37, 3, 11, 14, generator=g, dtype=dtype)
+    w = torch.randn(5, 3, 3, 3, generator=g, dtype=dtype)
+    b = torch.randn(5, generator=g, dtype=dtype)
+    shape = _plain(x, w, b, pool).shape
+    gy = torch.randn(shape, generator=g, dtype=dtype)
+    ours = _grads(
+        lambda x, w, b: conv_pool(x, w, b, pool=pool, binary=binary, chunk=8), x, w, b, gy
+    )
+    ref = _grads(lambda x, w, b: _plain(x, w, b, pool), x, w, b, gy)
+    tol = dict(rtol=1e-10, atol=1e-10) if dtype == torch.float64 else dict(rtol=1e-4, atol=1e-4)
+    for a, r in zip(ours, ref):
+        torch.testing.assert_close(a, r, **tol)
+    assert ours[0].is_contiguous(memory_format=torch.channels_last)
+
+
+def test_max_pool_ties_go_to_the_first_maximum():
+    """Spike inputs make equal values in a window common: the gradient must go where
+    F.max_pool2d sends it (the first maximum, row-major)."""
+    x = torch.zeros(6, 2, 8, 8)
+    x[:, :, 2:4, 2:4] = 1.0  # some windows see spikes, most see only zeros: ties
+    w = torch.randn(3, 2, 3, 3, generator=torch.Generator().manual_seed(1))
+    b = torch.zeros(3)
+    gy = torch.randn(6, 3, 3, 3, generator=torch.Generator().manual_seed(2))
+    ours = _grads(lambda x, w, b: conv_pool(x, w, b, binary=True), x, w, b, gy)
+    ref = _grads(lambda x, w, b: _plain(x, w, b, "max"), x, w, b, gy)
+    for a, r in zip(ours, ref):
+        torch.testing.assert_close(a, r, rtol=1e-6, atol=1e-6)
+
+
+def test_wide_inputs_store_window_offsets_in_a_wider_type():
+    idx = F.max_pool2d_with_indices(torch.randn(1, 1, 4, 300), 2)[1]
+    assert _encode_argmax(idx, 300, 2).dtype == torch.int16
+    x = torch.randn(2, 1, 4, 300)
+    w = torch.randn(2, 1, 1, 1)
+    b = torch.zeros(2)
+    gy = torch.randn(2, 2, 2, 150)
+    ours = _grads(lambda x, w, b: conv_pool(x, w, b), x, w, b, gy)
+    ref = _grads(lambda x, w, b: _plain(x, w, b, "max"), x, w, b, gy)
+    for a, r in zip(ours, ref):
+        torch.testing.assert_close(a, r)
+
+
+def test_bf16_compute_is_close_and_returns_float32():
+    g = torch.Generator().manual_seed(3)
+    x = (torch.rand(10, 4, 9, 9, generator=g) < 0.4).float()
+    w = torch.randn(6, 4, 3, 3, generator=g) * 0.2
+    y = conv_pool(x, w, None, binary=True, dtype=torch.bfloat16)
+    assert y.dtype == torch.float32
+    torch.testing.assert_close(y, _plain(x, w, None, "max"), rtol=2e-2, atol=2e-2)
+
+
+def test_conv_block_matches_modules_with_and_without_batch_norm():
+    torch.manual_seed(0)
+    x = (torch.rand(12, 3, 10, 10) < 0.3).float()
+    conv = nn.Conv2d(3, 4, 3, padding=1)
+    for bn, pool in [
+        (nn.Identity(), nn.MaxPool2d(2)),
+        (None, nn.AvgPool2d(2)),
+        (nn.Identity(), nn.Identity()),
+        (nn.BatchNorm2d(4), nn.MaxPool2d(2)),  # falls back to the plain layers
+        (None, nn.MaxPool2d(3, stride=2)),  # overlapping windows: plain layers too
+    ]:
+        xa, xb = x.clone().requires_grad_(), x.clone().requires_grad_()
+        ya = conv_block(xa, conv, bn, pool, binary=True)
+        layers = [conv] + [m for m in (bn, pool) if m is not None]
+        yb = nn.Sequential(*layers)(xb)
+        torch.testing.assert_close(ya, yb, rtol=1e-5, atol=1e-5)
+        ya.square().sum().backward()
+        yb.square().sum().backward()
+        torch.testing.assert_close(xa.grad, xb.grad, rtol=1e-5, atol=1e-5)
+
+
+def test_linear_seq_reads_channels_last_without_reordering_results():
+    torch.manual_seed(0)
+    x = (torch.rand(3, 2, 4, 5, 6) < 0.5).float()
+    x_cl = torch.stack([v.contiguous(memory_format=torch.channels_last) for v in x])
+    fc = nn.Linear(4 * 5 * 6, 7)
+    torch.testing.assert_close(linear_seq(x_cl, fc), fc(x.flatten(2)), rtol=1e-5, atol=1e-5)
+    torch.testing.assert_close(linear_seq(x, fc), fc(x.flatten(2)))
+
+
+def test_unknown_pooling_is_a_config_error():
+    with pytest.raises(ConfigError, match="pooling"):
+        conv_pool(torch.zeros(1, 1, 4, 4), torch.zeros(1, 1, 3, 3), pool="median")
