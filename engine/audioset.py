@@ -137,10 +137,16 @@ class SelectionConfig:
 
     @classmethod
     def from_dict(cls, data: dict) -> SelectionConfig:
+        """From saved settings (``to_dict``); ConfigError on anything that is not one."""
+        if not isinstance(data, dict):
+            raise ConfigError(f"selection settings: expected a table, got {type(data).__name__}")
         known = {f.name for f in fields(cls)}
-        return cls(
-            **{k: tuple(v) if isinstance(v, list) else v for k, v in data.items() if k in known}
-        )
+        try:
+            return cls(
+                **{k: tuple(v) if isinstance(v, list) else v for k, v in data.items() if k in known}
+            )
+        except (TypeError, ValueError, AttributeError) as exc:  # a value of the wrong type
+            raise ConfigError(f"selection settings: {str(exc)[:200]}") from None
 
 
 @dataclass(frozen=True)

@@ -79,7 +79,9 @@ QUICK_CASES = (
     TrainCase("mfcc_quick", "MFCC 1x20x40, B=4, T=4", (1, 20, 40), 4, 4, 3),
     TrainCase("mnist_quick", "MNIST 1x28x28, B=4, T=3", (1, 28, 28), 4, 3, 10, (4, 8), (5, 5)),
 )
-PATHS = ("reference", "app", "app_bf16")
+PATHS = ("reference", "app", "app_bf16", "prototype", "prototype_bf16")
+# "prototype": the app's CSNN modules run through :func:`prototype_forward` (the conv blocks
+# through engine.spikeops), the forward proposed for engine.models_snn.CSNN
 
 
 @dataclass(frozen=True)
@@ -92,10 +94,14 @@ class BenchOptions:
     reps: int = 5
     sections: tuple[str, ...] | None = None  # None: every section with default=True
     paths: tuple[str, ...] = PATHS
+    case_keys: tuple[str, ...] | None = None  # None: every case of the chosen size
     timeout_s: float = 900.0  # per subprocess
 
     def cases(self) -> tuple[TrainCase, ...]:
-        return QUICK_CASES if self.quick else TRAIN_CASES
+        cases = QUICK_CASES if self.quick else TRAIN_CASES
+        if self.case_keys is None:
+            return cases
+        return tuple(c for c in cases if c.key in self.case_keys)
 
 
 def quick_options(**kw) -> BenchOptions:
@@ -461,22 +467,27 @@ def equivalence_section(opts: BenchOptions) -> dict:
     x, _ = _batch(case, "cpu", seed=1)
     x = x * 2.0  # a stronger current: more spikes in every layer
     spk_r, mem_r = ref(x)
-    out = run_model(app, x, case.steps, "direct")
     w = torch.randn(spk_r.shape, generator=torch.Generator().manual_seed(2))
     (spk_r * w).sum().add(mem_r.sum()).backward()
-    (out.spikes * w).sum().add(out.mem.sum()).backward()
-    grads = []
-    for (name, p_ref), p_app in zip(_reference_params(ref), _app_params(app)):
-        scale = float(p_ref.grad.abs().max()) or 1.0
-        grads.append((name, float((p_ref.grad - p_app.grad).abs().max()) / scale))
-    return {
-        "case": case.label,
-        "spikes_equal": bool(torch.equal(spk_r, out.spikes)),
-        "output_spike_rate": round(float(spk_r.detach().mean()), 4),
-        "max_membrane_diff": float((mem_r - out.mem).abs().max()),
-        "max_grad_diff_rel": max(g for _, g in grads),
-        "grad_diff_rel": {n: g for n, g in grads},
-    }
+    result = {"case": case.label, "output_spike_rate": round(float(spk_r.detach().mean()), 4)}
+    for name, forward in (
+        ("app", lambda m: run_model(m, x, case.steps, "direct")),
+        ("prototype", lambda m: prototype_forward(m, x, case.steps)),
+    ):
+        app.zero_grad(set_to_none=True)
+        out = forward(app)
+        (out.spikes * w).sum().add(out.mem.sum()).backward()
+        grads = {}
+        for (pname, p_ref), p_app in zip(_reference_params(ref), _app_params(app)):
+            scale = float(p_ref.grad.abs().max()) or 1.0
+            grads[pname] = float((p_ref.grad - p_app.grad).abs().max()) / scale
+        result[name] = {
+            "spikes_equal": bool(torch.equal(spk_r, out.spikes)),
+            "max_membrane_diff": float((mem_r - out.mem).detach().abs().max()),
+            "max_grad_diff_rel": max(grads.values()),
+            "grad_diff_rel": grads,
+        }
+    return result
 
 
 def _reference_params(ref):
@@ -512,8 +523,8 @@ def inference_section(opts: BenchOptions) -> dict:
     case = TrainCase(**{**asdict(base), "batch": 1})
     x, _ = _batch(case, opts.device)
     n = 10 if opts.quick else 100
-    result = {"case": case.label.replace("B=32", "B=1")}
-    for path in ("reference", "app"):
+    result = {"case": f"{case.label.split(',')[0]}, B=1, T={case.steps}"}
+    for path in ("reference", "app", "prototype"):
         torch.manual_seed(0)
         _model, _step, infer = _build_path(path, case, opts.device)
         for _ in range(3):
@@ -526,9 +537,10 @@ def inference_section(opts: BenchOptions) -> dict:
             _sync(opts.device)
             times.append(time.perf_counter() - t0)
         result[path] = {"median_ms": round(1000 * statistics.median(times), 3), "n": n}
-    result["speedup_vs_reference"] = _ratio(
-        result["reference"]["median_ms"], result["app"]["median_ms"]
-    )
+    for path in ("app", "prototype"):
+        result[path]["speedup_vs_reference"] = _ratio(
+            result["reference"]["median_ms"], result[path]["median_ms"]
+        )
     return result
 
 
@@ -655,10 +667,162 @@ def ui_stall_section(opts: BenchOptions) -> dict:
     return json.loads(out.stdout.strip().splitlines()[-1])
 
 
+FSDD_SPEC = "fsdd:../shared/data/fsdd/recordings"
+REFERENCE_RECIPE = {"steps": 25, "batch": 32, "lr": 1e-3, "epochs": 15}
+APP_RECIPE = {"steps": 10, "epochs": 15}  # the rest: RunConfig's defaults (the app's best)
+
+
+def _test_accuracy(model, forward, x, y, batch: int = 256) -> float:
+    import torch
+
+    correct = 0
+    with torch.no_grad():
+        for i in range(0, len(x), batch):
+            out = forward(model, x[i : i + batch])
+            correct += int((out.argmax(1) == y[i : i + batch]).sum())
+    return correct / max(len(x), 1)
+
+
+def _reference_curve(fs, recipe: dict, target: float, limit_s: float) -> dict:
+    """Train the reference (snnTorch loop, Adam, CE on counts) on a FeatureSet; test accuracy
+    after every epoch against the training wall time (evaluation not counted)."""
+    import numpy as np
+    import torch
+
+    from engine.bench_reference import ReferenceCSNN, reference_train_step
+
+    torch.manual_seed(0)
+    x = torch.from_numpy(np.asarray(fs.x, dtype=np.float32))
+    y = torch.from_numpy(np.asarray(fs.y, dtype=np.int64))
+    train, test = fs.splits["train"], fs.splits["test"]
+    model = ReferenceCSNN(tuple(x.shape[1:]), len(fs.class_names), steps=recipe["steps"])
+    opt = torch.optim.Adam(model.parameters(), lr=recipe["lr"])
+    g = torch.Generator().manual_seed(0)
+    curve, wall = [], 0.0
+    for epoch in range(recipe["epochs"]):
+        t0 = time.perf_counter()
+        order = train[torch.randperm(len(train), generator=g).numpy()]
+        model.train()
+        for i in range(0, len(order), recipe["batch"]):
+            idx = order[i : i + recipe["batch"]]
+            reference_train_step(model, opt, x[idx], y[idx])
+        wall += time.perf_counter() - t0
+        model.eval()
+        acc = _test_accuracy(model, lambda m, v: m(v)[0].sum(0), x[test], y[test])
+        curve.append({"epoch": epoch + 1, "wall_s": round(wall, 2), "test_acc": round(acc, 4)})
+        if acc >= target or wall > limit_s:
+            break
+    return {"recipe": recipe, "curve": curve}
+
+
+def _app_curve(spec: str, fs, recipe: dict, target: float, limit_s: float) -> dict:
+    """Train with ``engine.training.train`` (the app's own loop) and test every epoch's
+    checkpoint; the wall time counts only the time spent inside the training generator."""
+    import tempfile
+
+    import numpy as np
+    import torch
+
+    from engine.checkpoint import load_checkpoint
+    from engine.config import RunConfig
+    from engine.models import class_scores, run_model
+    from engine.train_events import Checkpointed, RunFinished
+
+    cfg = RunConfig(data=spec, **recipe)
+    x = torch.from_numpy(np.asarray(fs.x, dtype=np.float32))
+    y = torch.from_numpy(np.asarray(fs.y, dtype=np.int64))
+    test = fs.splits["test"]
+    curve, wall = [], 0.0
+    with tempfile.TemporaryDirectory() as run_dir:
+        gen = engine_train(cfg, run_dir, data=fs)
+        while True:
+            t0 = time.perf_counter()
+            try:
+                ev = next(gen)
+            except StopIteration:
+                break
+            wall += time.perf_counter() - t0
+            if isinstance(ev, Checkpointed) and ev.reason == "epoch":
+                model = load_checkpoint(ev.path).build()
+
+                def forward(m, v):
+                    out = run_model(m, v, cfg.steps, cfg.encoder, cfg.encoder_options)
+                    return class_scores(out, cfg.loss, cfg.predict)[1]
+
+                acc = _test_accuracy(model, forward, x[test], y[test])
+                curve.append(
+                    {"epoch": ev.epoch, "wall_s": round(wall, 2), "test_acc": round(acc, 4)}
+                )
+                if acc >= target or wall > limit_s:
+                    gen.close()
+                    break
+            if isinstance(ev, RunFinished):
+                break
+    return {"recipe": cfg.to_dict(), "curve": curve}
+
+
+def engine_train(cfg, run_dir, data=None):
+    from engine.training import train
+
+    return train(cfg, run_dir, data=data)
+
+
+def time_to_accuracy(
+    spec: str = FSDD_SPEC,
+    *,
+    target: float = 0.97,
+    reference_recipe: dict | None = None,
+    app_recipe: dict | None = None,
+    quick: bool = False,
+    limit_s: float = 3600.0,
+) -> dict:
+    """FSDD test accuracy against training wall time, reference recipe vs the app's.
+
+    Each recipe trains until its test accuracy reaches ``target`` (or its epochs or ``limit_s``
+    run out); the test accuracy is taken after every epoch, outside the clock. Heavy (minutes on
+    two cores): not part of the default bench or of CI.
+    """
+    from engine.features import FeatureConfig, load_feature_set
+
+    ref = dict(REFERENCE_RECIPE, **(reference_recipe or {}))
+    app = dict(APP_RECIPE, **(app_recipe or {}))
+    if "amp" not in app and cpu_has_bf16():
+        app["amp"] = "bf16"
+    if quick:
+        ref["epochs"] = app["epochs"] = 1
+    fs = load_feature_set(spec, FeatureConfig())
+    if quick:
+        import numpy as np
+
+        rng = np.random.default_rng(0)
+        fs_splits = {
+            k: np.sort(rng.permutation(v)[: max(1, len(v) // 10)]) for k, v in fs.splits.items()
+        }
+        from dataclasses import replace
+
+        fs = replace(fs, splits=fs_splits)
+    r = _reference_curve(fs, ref, target, limit_s)
+    a = _app_curve(spec, fs, app, target, limit_s)
+
+    def first_reach(curve):
+        return next((p["wall_s"] for p in curve if p["test_acc"] >= target), None)
+
+    t_ref, t_app = first_reach(r["curve"]), first_reach(a["curve"])
+    return {
+        "data": spec,
+        "target": target,
+        "reference": {**r, "time_to_target_s": t_ref},
+        "app": {**a, "time_to_target_s": t_app},
+        "speedup_to_target": _ratio(t_ref, t_app),
+        "best_test_acc": {
+            "reference": max((p["test_acc"] for p in r["curve"]), default=None),
+            "app": max((p["test_acc"] for p in a["curve"]), default=None),
+        },
+    }
+
+
 def time_to_accuracy_section(opts: BenchOptions) -> dict:
     """FSDD test accuracy against wall time: reference recipe vs the app's best (heavy)."""
-    from engine.bench_tta import time_to_accuracy
-
     return time_to_accuracy(quick=opts.quick)
 
 
@@ -750,13 +914,37 @@ def run_bench(opts: BenchOptions, sections=SECTIONS, progress: Callable[[str], N
 
 
 def main(argv: list[str] | None = None) -> int:
+    """``python -m engine.bench [--quick] [--sections A,B] [--paths A,B] [--device D] [--out F]``
+    prints the JSON result (``snn-explorer bench`` is the same with a readable table)."""
+    import argparse
+
     argv = sys.argv[1:] if argv is None else argv
     if argv[:1] == ["--worker"]:
         print(json.dumps(train_worker(json.loads(argv[1]))))
         return 0
-    quick = "--quick" in argv
-    opts = quick_options() if quick else BenchOptions()
-    print(json.dumps(run_bench(opts), indent=1))
+    p = argparse.ArgumentParser(prog="python -m engine.bench")
+    p.add_argument("--quick", action="store_true")
+    p.add_argument("--sections")
+    p.add_argument("--paths")
+    p.add_argument("--device", default="cpu")
+    p.add_argument("--reps", type=int)
+    p.add_argument("--out", help="also write the JSON to this file")
+    args = p.parse_args(argv)
+    from dataclasses import replace
+
+    opts = quick_options() if args.quick else BenchOptions()
+    opts = replace(
+        opts,
+        device=args.device,
+        sections=tuple(args.sections.split(",")) if args.sections else None,
+        paths=tuple(args.paths.split(",")) if args.paths else opts.paths,
+        reps=args.reps or opts.reps,
+    )
+    text = json.dumps(run_bench(opts, progress=lambda n: print(n, file=sys.stderr)), indent=1)
+    if args.out:
+        with open(args.out, "w") as f:
+            f.write(text)
+    print(text)
     return 0
 
 

@@ -59,16 +59,16 @@ class RunConfig:
     augment: dict = field(default_factory=dict)
     model: str = "csnn"
     model_options: dict = field(default_factory=dict)
-    steps: int = 25
+    steps: int = 10
     encoder: str = "direct"
     encoder_options: dict = field(default_factory=dict)
     surrogate: str = "arctan"
     slope: float | None = None
-    beta: float = 0.9
+    beta: float = 0.5
     learn_beta: bool = False
     threshold: float = 1.0
     reset: str = "subtract"
-    loss: str = "ce_count"
+    loss: str = "ce_mem"
     predict: str = "count"
     optimiser: str = "adamw"
     lr: float = 2e-3

@@ -176,7 +176,7 @@ class FCSNN(_Spiking):
         n_classes: int,
         hidden: int = 1000,
         batchnorm: bool = True,
-        readout_norm: bool = False,
+        readout_norm: bool = True,
         input_norm: str = "standard",
         **lif,
     ):
@@ -230,7 +230,7 @@ class CSNN(_Spiking):
         pool: int = 2,
         hidden: int = 0,
         batchnorm: bool = True,
-        readout_norm: bool = False,
+        readout_norm: bool = True,
         input_norm: str = "standard",
         **lif,
     ):

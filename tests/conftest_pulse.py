@@ -217,9 +217,23 @@ def run_training(cfg, run_dir):
             return done.value
 
 
+_CKPT_KEY = pytest.StashKey["TrainedCheckpoint"]()
+
+
 @pytest.fixture(scope="session")
-def fsdd_checkpoint(tmp_path_factory) -> TrainedCheckpoint:
-    """An FSDD digit model trained in this session by the real training engine."""
+def fsdd_checkpoint(request, tmp_path_factory) -> TrainedCheckpoint:
+    """An FSDD digit model trained once per session by the real training engine.
+
+    Both conftests define this fixture; the config stash makes them share one training run.
+    """
+    done = request.config.stash.get(_CKPT_KEY, None)
+    if done is None:
+        done = _train_fsdd(tmp_path_factory)
+        request.config.stash[_CKPT_KEY] = done
+    return done
+
+
+def _train_fsdd(tmp_path_factory) -> TrainedCheckpoint:
     if not FSDD.exists():
         pytest.skip(f"{FSDD} is absent (the shared data folder is not beside this checkout)")
     if importlib.util.find_spec("engine.training") is None:

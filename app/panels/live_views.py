@@ -198,6 +198,11 @@ class LiveViews(QWidget):
         n = len(probs)
         brushes = [pg.mkBrush(*color(i), 255 if i == pred.label else 90) for i in range(n)]
         self.bars.setOpts(x=np.arange(n), height=probs, brushes=brushes)
+        self.prob_plot.setTitle(
+            "Class probabilities (a quiet window: no sound above the noise floor)"
+            if getattr(pred, "quiet", False)
+            else "Class probabilities"
+        )
         self.prob_points.setData(np.arange(n), probs)
         if pred.features is not None:
             self.feat_image.setImage(np.asarray(pred.features), autoLevels=True)

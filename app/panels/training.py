@@ -18,11 +18,13 @@ from PySide6.QtCore import Qt, Signal
 from PySide6.QtWidgets import (
     QHBoxLayout,
     QLabel,
+    QMenu,
     QPlainTextEdit,
     QProgressBar,
     QPushButton,
     QScrollArea,
     QTabWidget,
+    QToolButton,
     QVBoxLayout,
     QWidget,
 )
@@ -74,6 +76,22 @@ class TrainingPanel(TrainingFilesMixin, QWidget):
         self.export_plots_button = QPushButton("Export plots...")
         self.export_checkpoint_button = QPushButton("Export checkpoint...")
         self.report_button = QPushButton("Export report...")
+        self.export_model_button = QToolButton()
+        self.export_model_button.setText("Export model")
+        self.export_model_button.setPopupMode(QToolButton.ToolButtonPopupMode.InstantPopup)
+        model_menu = QMenu(self.export_model_button)
+        self.model_actions = {}
+        for fmt, title in (
+            ("nir", "NIR..."),
+            ("onnx", "ONNX..."),
+            ("torchscript", "TorchScript..."),
+        ):
+            action = model_menu.addAction(title)
+            action.triggered.connect(lambda _=False, f=fmt: self._on_model_action(f))
+            self.model_actions[fmt] = action
+        model_menu.setToolTipsVisible(True)  # a disabled format says why
+        model_menu.aboutToShow.connect(self._sync_model_menu)  # builds the model: only on demand
+        self.export_model_button.setMenu(model_menu)
         self.start_button.setToolTip("Train the set-up on the left in a new run folder")
         self.stop_button.setToolTip("Stop within a second; a checkpoint is kept for Resume")
         self.resume_button.setToolTip("Continue the open run from its checkpoint")
@@ -81,7 +99,12 @@ class TrainingPanel(TrainingFilesMixin, QWidget):
         for b in (self.start_button, self.stop_button, self.resume_button):
             bar.addWidget(b)
         bar.addStretch(1)
-        for b in (self.export_plots_button, self.export_checkpoint_button, self.report_button):
+        for b in (
+            self.export_plots_button,
+            self.export_checkpoint_button,
+            self.export_model_button,
+            self.report_button,
+        ):
             bar.addWidget(b)
         self.progress = QProgressBar()
         self.progress.setRange(0, 1000)
@@ -117,6 +140,7 @@ class TrainingPanel(TrainingFilesMixin, QWidget):
 
         self.history = RunHistory()
         self.worker: WorkerHandle | None = None
+        self.export_worker: WorkerHandle | None = None
         self.buffer: EventBuffer | None = None
         self.events_seen = 0  # progress signals received from the current worker
         self.redraw_count = 0  # buffer flushes drawn (the UI benchmark reads it)
@@ -282,6 +306,7 @@ class TrainingPanel(TrainingFilesMixin, QWidget):
         self.resume_button.setEnabled(not running and has_ckpt)
         self.export_checkpoint_button.setEnabled(not running and has_ckpt)
         self.report_button.setEnabled(not running and bool(h.run_dir))
+        self.export_model_button.setEnabled(not running and has_ckpt)
 
     def _show_error(self, text: str) -> None:
         self.message.setText(text)
@@ -346,9 +371,9 @@ class TrainingPanel(TrainingFilesMixin, QWidget):
 
     def shutdown(self) -> None:
         """Stop a running job and wait for its thread (window closing): a checkpoint is kept."""
-        if self.worker is not None:
-            if not self.worker.stop_and_wait(60000):
-                log.warning("the training thread did not stop within 60 s")
+        for handle in (self.worker, self.export_worker):
+            if handle is not None and not handle.stop_and_wait(60000):
+                log.warning("a Training tab job did not stop within 60 s")
         if self.buffer is not None:
             self.buffer.stop()
             self.buffer = None

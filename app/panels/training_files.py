@@ -1,4 +1,5 @@
-"""Files of the Training tab: config load/save, plot export, checkpoint export, HTML report.
+"""Files of the Training tab: config load/save, plot export, checkpoint export, HTML report,
+and "Export model..." (NIR, ONNX, TorchScript through ``engine.export.export_job``).
 
 A mixin of :class:`app.panels.training.TrainingPanel` (it uses the panel's ``history``, views,
 ``setup`` and ``context``); the methods without a dialog are what tests and scripts call.
@@ -13,6 +14,7 @@ from pathlib import Path
 from PySide6.QtWidgets import QFileDialog, QMessageBox
 
 from app.plotting import export_plot
+from app.workers import start_worker
 from engine.config import load_config, save_config
 from engine.errors import SnnError
 
@@ -103,3 +105,74 @@ class TrainingFilesMixin:
                 self.context.status(f"report written to {self.export_report(path)}")
             except (OSError, SnnError) as exc:
                 self._show_error(f"{path}: {exc}")
+
+    # ----- model export (engine.export)
+    def export_checkpoint_path(self) -> str:
+        """The checkpoint exports use: the run's best.pt, else its latest checkpoint."""
+        run = Path(self.history.run_dir) if self.history.run_dir else None
+        if run is None:
+            return ""
+        for name in ("best.pt", "checkpoint.pt"):
+            if (run / name).is_file():
+                return str(run / name)
+        return ""
+
+    def _sync_model_menu(self) -> None:
+        """Enable the formats the open run's model can be written in (reason as tooltip)."""
+        from engine.export import FORMATS, available_formats
+
+        ckpt = "" if self.is_running() else self.export_checkpoint_path()
+        reasons: dict[str, str | None] = dict.fromkeys(FORMATS, "no finished run is open")
+        if ckpt:
+            try:
+                reasons = available_formats(ckpt)
+            except SnnError as exc:
+                reasons = dict.fromkeys(FORMATS, str(exc))
+        for fmt, action in self.model_actions.items():
+            action.setEnabled(reasons.get(fmt) is None)
+            action.setToolTip(reasons.get(fmt) or f"write the model as {fmt}, then check it")
+
+    def export_model(self, fmt: str, out: str):
+        """Run ``engine.export.export_job`` on a worker; the result goes to the log."""
+        from engine.export import export_job
+
+        ckpt = self.export_checkpoint_path()
+        if not ckpt or self.export_worker is not None:
+            return None
+        self.history.log.append(f"exporting {ckpt} as {fmt} to {out}...")
+        self._redraw()
+        self.export_worker = start_worker(
+            lambda stop: export_job(ckpt, fmt, out, stop=stop),
+            self,
+            on_finished=self._on_export_finished,
+            on_failed=self._on_export_failed,
+        )
+        self.export_worker.done.connect(self._on_export_done)
+        return self.export_worker
+
+    def _on_export_finished(self, result) -> None:
+        if result is None:
+            self.history.log.append("export stopped")
+        else:
+            self.history.log += result.summary().splitlines()
+            state = "checked" if result.ok else "written, but a check FAILED"
+            self.context.status(f"{result.path}: {state}")
+        self._redraw()
+
+    def _on_export_failed(self, message: str) -> None:
+        self.history.log.append(f"export failed: {message}")
+        self._show_error(message)
+        self._redraw()
+
+    def _on_export_done(self) -> None:
+        self.export_worker = None
+
+    def _on_model_action(self, fmt: str) -> None:
+        from engine.export import default_export_path
+
+        ckpt = self.export_checkpoint_path()
+        suggested = str(default_export_path(ckpt, fmt)) if ckpt else ""
+        path, _ = QFileDialog.getSaveFileName(self, f"Export model as {fmt}", suggested)
+        if path:
+            self.tabs.setCurrentWidget(self.log_view)
+            self.export_model(fmt, path)

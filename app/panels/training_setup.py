@@ -265,6 +265,8 @@ class SetupPane(QWidget):
             {k: v for k, v in cfg.features.items() if k in FeatureConfig.__dataclass_fields__}
         )
         self.data.setText(cfg.data)
+        self.data.setCursorPosition(0)  # the kind and the start of the path, not its end
+        self.data.setToolTip(cfg.data)
         self.limit.setValue(cfg.limit)
         _set(self.feature_kind, f.kind if f.kind != "image" else "mfcc")
         self.n_mfcc.setValue(f.n_mfcc)

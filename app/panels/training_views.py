@@ -55,10 +55,16 @@ class CurvesView(QWidget):
         self.rate_plot = make_plot(
             "Firing rate per layer (validation)", "epoch", "spikes/neuron/step"
         )
-        self.dead_plot = make_plot("Dead neurons per layer (validation)", "epoch", "fraction")
-        for p in (self.loss_plot, self.acc_plot, self.rate_plot, self.dead_plot):
+        self.dead_plot = make_plot("Dead neurons per layer (validation)", "epoch", "% never firing")
+        # legends where the curves usually are not: accuracy rises, so bottom right
+        for p, offset in (
+            (self.loss_plot, (-6, 6)),
+            (self.acc_plot, (-6, -6)),
+            (self.rate_plot, (-6, 6)),
+            (self.dead_plot, (-6, 6)),
+        ):
             p.getPlotItem().addLegend(
-                offset=(-6, 6), labelTextSize="8pt", brush=(255, 255, 255, 210)
+                offset=offset, labelTextSize="8pt", brush=(255, 255, 255, 170)
             )
             p.getPlotItem().getAxis("left").setWidth(52)
             p.getPlotItem().getAxis("left").enableAutoSIPrefix(False)
@@ -134,7 +140,9 @@ class CurvesView(QWidget):
         self.val_loss_curve.setData(x_loss, h.epoch_column("val_loss"))
         for plot in (self.acc_plot, self.rate_plot, self.dead_plot):
             epoch_ticks(plot, len(epochs))
-        if not has_steps:
+        if has_steps:
+            self.loss_plot.getPlotItem().getAxis("bottom").setTickSpacing()
+        else:
             epoch_ticks(self.loss_plot, len(epochs))
         self.train_acc_curve.setData(epochs, h.epoch_column("train_acc"))
         self.val_acc_curve.setData(epochs, h.epoch_column("val_acc"))
@@ -150,7 +158,8 @@ class CurvesView(QWidget):
                     curves[name] = pool[i]
                     curves[name].opts["name"] = name
                     plot.getPlotItem().legend.addItem(curves[name], name)
-                curves[name].setData(epochs[: len(values)], values)
+                scale = 100.0 if key == "dead_fractions" else 1.0  # plotted in percent
+                curves[name].setData(epochs[: len(values)], values * scale)
 
     def plots(self) -> dict:
         return {

@@ -152,6 +152,17 @@ def test_a_cli_run_opens_in_the_tab_and_exports(panel, qtbot, fsdd_spec, tmp_pat
     assert load_checkpoint(ck).class_names == [str(d) for d in range(10)]
     assert load_config(cfg).model == "cnn"
 
+    # Export model: the formats this ANN allows, then an ONNX file checked by onnxruntime
+    panel._sync_model_menu()
+    assert panel.model_actions["onnx"].isEnabled()
+    assert not panel.model_actions["nir"].isEnabled()
+    assert "not spiking" in panel.model_actions["nir"].toolTip()
+    handle = panel.export_model("onnx", str(tmp_path / "model.onnx"))
+    qtbot.waitUntil(lambda: panel.export_worker is None, timeout=120_000)
+    assert not handle.thread.isRunning()
+    assert (tmp_path / "model.onnx").stat().st_size > 1000
+    assert any(line.strip().startswith("ok") for line in panel.history.log), panel.history.log
+
     html = open(panel.export_report(str(tmp_path / "report.html")), encoding="utf-8").read()
     assert "<table>" in html and "cli-cnn" in html
     assert f"{info.metrics['params']:,}" in html

@@ -285,8 +285,8 @@ def test_generated_audio_of_every_shape(subtype, channels, frames, rate, special
 # ----------------------------------------------------------------------------- folder data sets
 def test_folder_data_set_with_every_bad_file(files, tally):
     """Bad files are listed in ``skipped`` with a reason; the good ones load and featurise."""
-    from engine.featureset import load_feature_set
     from engine.features import FeatureConfig
+    from engine.featureset import load_feature_set
 
     root = files.path("set")
     good = {}
@@ -361,7 +361,7 @@ def check_manifest(path: Path) -> str:
     for it in src.items:
         assert os.path.isfile(it.path) and 0 <= it.label < len(src.class_names)
         assert it.split in (None, "train", "val", "test")
-    for p, reason in src.skipped:
+    for _p, reason in src.skipped:
         assert reason and "\n" not in reason
     return "ok"
 
@@ -493,7 +493,9 @@ def check_segments(path: Path) -> str:
 @given(
     rows=st.lists(
         st.tuples(
-            st.one_of(st.sampled_from(["--PJHxphWEs", "-0DLPzsiXXE", "-o x"]), st.text(max_size=13)),
+            st.one_of(
+                st.sampled_from(["--PJHxphWEs", "-0DLPzsiXXE", "-o x"]), st.text(max_size=13)
+            ),
             st.one_of(st.floats(allow_nan=True), st.text(max_size=5)),
             st.one_of(st.floats(allow_nan=True), st.text(max_size=5)),
             st.one_of(st.sampled_from(["/m/a,/m/b", "/m/a", ""]), st.text(max_size=10)),
@@ -518,9 +520,10 @@ def check_ontology(path: Path) -> str:
         one_line(exc, path)
         return "error"
     for nid in onto.nodes:  # every walk ends, even on cycles
-        assert nid in onto.descendants(nid, skip=("abstract", "blacklist")) or onto.nodes[
-            nid
-        ].restrictions
+        assert (
+            nid in onto.descendants(nid, skip=("abstract", "blacklist"))
+            or onto.nodes[nid].restrictions
+        )
         assert onto.path(nid)
     for problem in onto.problems:
         assert "\n" not in problem
@@ -532,7 +535,10 @@ ONTOLOGY_CASES = {
     "not a list": '{"id": "/m/x"}',
     "empty list": "[]",
     "bad JSON": '[{"id": "a",]',
-    "cycle a->b->a": [{"id": "a", "name": "A", "child_ids": ["b"]}, {"id": "b", "child_ids": ["a"]}],
+    "cycle a->b->a": [
+        {"id": "a", "name": "A", "child_ids": ["b"]},
+        {"id": "b", "child_ids": ["a"]},
+    ],
     "self cycle": [{"id": "a", "name": "A", "child_ids": ["a"]}],
     "missing child id": [{"id": "a", "name": "A", "child_ids": ["zz"]}],
     "entry without id": [{"name": "A"}, {"id": "b", "name": "B"}],

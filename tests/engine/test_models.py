@@ -68,7 +68,9 @@ def test_csnn_equals_the_report_snntorch_network():
     snn = pytest.importorskip("snntorch")
     from snntorch import surrogate
 
-    m = _seeded("csnn", (1, 28, 28), batchnorm=False, input_norm="none", beta=0.8)
+    m = _seeded(
+        "csnn", (1, 28, 28), batchnorm=False, readout_norm=False, input_norm="none", beta=0.8
+    )
     # scale up so that every layer spikes
     with torch.no_grad():
         for conv in m.convs:
@@ -119,6 +121,10 @@ def test_direct_current_computed_once_equals_per_step(name, training):
     loss_value(fast, y).backward()
     loss_value(slow, y).backward()
     for (n, p), q in zip(m.named_parameters(), m_seq.parameters()):
+        if training and n in ("fc1.bias", "convs.0.bias", "convs.1.bias", "fc.bias"):
+            # a bias right before batch norm has a true gradient of 0: only rounding noise
+            assert float(p.grad.abs().max()) < 1e-5 and float(q.grad.abs().max()) < 1e-5
+            continue
         torch.testing.assert_close(p.grad, q.grad, rtol=1e-4, atol=1e-5, msg=n)
 
 
@@ -161,7 +167,8 @@ def test_layer_macs_by_hand_and_ops():
     assert rate == {"synops": pytest.approx(macs["convs.0"] * 0.5 * 10), "macs": 0.0}
     cnn = _seeded("cnn")
     assert ops_per_inference(cnn, layer_macs(cnn, MFCC))["macs"] == sum(macs.values())
-    assert count_params(cnn) == count_params(m)  # the CNN is the CSNN's twin
+    # the CNN is the CSNN's twin (the CSNN adds only its readout batch norm)
+    assert count_params(cnn) == count_params(_seeded("csnn", readout_norm=False))
 
 
 def test_scores_counts_ties_and_first_spike():

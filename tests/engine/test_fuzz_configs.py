@@ -1,0 +1,401 @@
+"""Fuzzing the configuration readers: run configs (TOML), feature, augmentation, model, AudioSet
+selection and download settings. Each input ends in a valid config or a one-line ConfigError
+(naming the file, for files); nothing else escapes, and no string in a config is ever run.
+
+Derandomized hypothesis (the same inputs on every run); totals are printed at the end of the
+module (``pytest -s``) and added to ``$SNN_FUZZ_TALLY`` when set.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import json
+import math
+import os
+import warnings
+from collections import Counter
+from pathlib import Path
+
+import numpy as np
+import pytest
+import tomli_w
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
+
+from engine.config import RunConfig, load_config, save_config
+from engine.errors import ConfigError, SnnError
+
+FUZZ = settings(
+    derandomize=True,
+    database=None,
+    deadline=None,
+    suppress_health_check=[HealthCheck.too_slow, HealthCheck.function_scoped_fixture],
+)
+
+
+def fuzz(n: int) -> settings:
+    return settings(FUZZ, max_examples=n)
+
+
+@pytest.fixture(scope="module")
+def tally():
+    counts: Counter[tuple[str, str]] = Counter()
+    yield counts
+    total = Counter()
+    for (reader, _o), n in counts.items():
+        total[reader] += n
+    print(f"\nfuzz configs: {sum(counts.values())} inputs")
+    for reader, n in sorted(total.items()):
+        parts = ", ".join(f"{o} {k}" for (r, o), k in sorted(counts.items()) if r == reader)
+        print(f"  {reader}: {n} ({parts})")
+    target = os.environ.get("SNN_FUZZ_TALLY")
+    if target:
+        old = json.loads(Path(target).read_text()) if Path(target).is_file() else {}
+        old["configs"] = {f"{r}|{o}": n for (r, o), n in sorted(counts.items())}
+        Path(target).write_text(json.dumps(old, indent=1))
+
+
+class Files:
+    def __init__(self, root: Path):
+        self.root, self.n = root, 0
+
+    def write(self, name: str, data: bytes) -> Path:
+        self.n += 1
+        p = self.root / f"{self.n:05d}-{name}"
+        p.write_bytes(data)
+        return p
+
+
+@pytest.fixture(scope="module")
+def files(tmp_path_factory):
+    return Files(tmp_path_factory.mktemp("cfgfuzz"))
+
+
+def one_line(exc: BaseException, name: str | None = None) -> str:
+    assert isinstance(exc, SnnError), f"{type(exc).__name__}: {exc}"
+    text = str(exc)
+    assert text and "\n" not in text, repr(text)
+    if name is not None:
+        assert os.path.basename(name) in text, (text, name)
+    return text
+
+
+def check_run_config(path: Path) -> str:
+    """load_config's contract: a sound RunConfig that round-trips, or a ConfigError naming it."""
+    try:
+        cfg = load_config(path)
+    except SnnError as exc:
+        assert isinstance(exc, ConfigError), type(exc)
+        one_line(exc, str(path))
+        return "error"
+    for f in dataclasses.fields(cfg):
+        value = getattr(cfg, f.name)
+        if isinstance(value, float):
+            assert math.isfinite(value), f"{f.name} = {value} accepted"
+    again = path.with_name(path.name + ".saved.toml")
+    save_config(cfg, again)
+    assert load_config(again) == cfg
+    return "ok"
+
+
+# ----------------------------------------------------------------------------- run configs
+RUN_CASES = {
+    "empty file": ("", "ok"),
+    "unknown key": ("foo = 1\n", "error"),
+    "misspelt key": ("epoch = 3\n", "error"),
+    "string for an int": ('steps = "ten"\n', "error"),
+    "bool for an int": ("steps = true\n", "error"),
+    "float for an int": ("steps = 2.5\n", "error"),
+    "array for an int": ("steps = [1, 2]\n", "error"),
+    "date for an int": ("seed = 1979-05-27\n", "error"),
+    "table for a string": ("[data]\nx = 1\n", "error"),
+    "negative steps": ("steps = -1\n", "error"),
+    "batch 0": ("batch = 0\n", "error"),
+    "lr nan": ("lr = nan\n", "error"),
+    "lr inf": ("lr = inf\n", "error"),
+    "lr negative": ("lr = -1.0\n", "error"),
+    "beta nan": ("beta = nan\n", "error"),
+    "beta 2": ("beta = 2.0\n", "error"),
+    "threshold nan": ("threshold = nan\n", "error"),
+    "threshold 0": ("threshold = 0.0\n", "error"),
+    "clip_grad nan": ("clip_grad = nan\n", "error"),
+    "weight_decay nan": ("weight_decay = nan\n", "error"),
+    "warmup_epochs nan": ("warmup_epochs = nan\n", "error"),
+    "slope nan": ("slope = nan\n", "error"),
+    "slope negative": ("slope = -1.0\n", "error"),
+    "gamma nan": ("gamma = nan\n", "error"),
+    "val_fraction 0.7": ("val_fraction = 0.7\n", "error"),
+    "unknown encoder": ('encoder = "magic"\n', "error"),
+    "unknown surrogate": ('surrogate = "magic"\n', "error"),
+    "unknown loss": ('loss = "hinge"\n', "error"),
+    "unknown amp": ('amp = "fp8"\n', "error"),
+    "first_spike with ce_mem": ('predict = "first_spike"\nloss = "ce_mem"\n', "error"),
+    "unknown model": ('model = "nope"\n', "error"),
+    "features not a table": ('features = "x"\n', "error"),
+    "not TOML": ("steps = = 3\n", "error"),
+    "Latin-1 bytes": (b'data = "caf\xe9"\n', "error"),
+    "random bytes": (bytes(range(256)), "error"),
+    "nested 5000 deep": ("a = " + "[" * 5000 + "]" * 5000 + "\n", "error"),
+    "all fields valid": (
+        'data = "folder:x"\nmodel = "csnn"\nsteps = 5\nencoder = "rate"\n'
+        "epochs = 2\nlr = 0.001\nseed = 3\n[features]\nn_mfcc = 13\n[augment]\ncopies = 1\n",
+        "ok",
+    ),
+}
+
+
+@pytest.mark.parametrize("case", list(RUN_CASES))
+def test_run_config_files_by_hand(case, files, tally):
+    text, expected = RUN_CASES[case]
+    path = files.write("run.toml", text if isinstance(text, bytes) else text.encode())
+    outcome = check_run_config(path)
+    tally["run config TOML (hand-made)", outcome] += 1
+    assert outcome == expected, case
+
+
+FIELDS = [f.name for f in dataclasses.fields(RunConfig)]
+SCALAR = st.one_of(
+    st.integers(-(2**63), 2**63 - 1),
+    st.integers(-3, 100),
+    st.floats(allow_nan=True, allow_infinity=True),
+    st.floats(0, 1),
+    st.booleans(),
+    st.text(max_size=8),
+    st.sampled_from(
+        ["direct", "rate", "csnn", "fc_snn", "cnn", "arctan", "adam", "cosine", "cpu", "auto"]
+    ),
+)
+VALUE = st.one_of(
+    SCALAR, st.lists(SCALAR, max_size=3), st.dictionaries(st.text(max_size=5), SCALAR)
+)
+
+
+@fuzz(150)
+@given(
+    d=st.dictionaries(
+        st.one_of(st.sampled_from(FIELDS), st.text(min_size=1, max_size=6)), VALUE, max_size=6
+    )
+)
+def test_run_config_files_fuzzed(d, files, tally):
+    try:
+        text = tomli_w.dumps(d)
+    except (TypeError, ValueError):
+        return  # not expressible in TOML (tomli_w refuses it); nothing to read
+    path = files.write("run.toml", text.encode())
+    tally["run config TOML (fuzzed)", check_run_config(path)] += 1
+
+
+VALID = (
+    'data = "folder:x"\nmodel = "csnn"\nsteps = 5\nencoder = "rate"\nlr = 0.001\n'
+    "epochs = 2\n[features]\nn_mfcc = 13\n[model_options]\nchannels = [8, 16]\n"
+)
+
+
+@fuzz(100)
+@given(
+    edits=st.lists(
+        st.tuples(st.integers(0, len(VALID) - 1), st.sampled_from(list('=[]"#\n .0-x\x00\\'))),
+        min_size=1,
+        max_size=6,
+    )
+)
+def test_run_config_text_mutated(edits, files, tally):
+    text = list(VALID)
+    for pos, ch in edits:
+        text[pos] = ch
+    path = files.write("run.toml", "".join(text).encode())
+    tally["run config TOML (mutated text)", check_run_config(path)] += 1
+
+
+def test_config_strings_are_never_run(files, tally, tmp_path):
+    marker = tmp_path / "pwned"
+    payloads = [
+        f"__import__('os').system('touch {marker}')",
+        f"$(touch {marker})",
+        f"`touch {marker}`",
+        f"; touch {marker}",
+        f"!!python/object/apply:os.system ['touch {marker}']",
+    ]
+    for payload in payloads:
+        for key in ("data", "model", "device", "surrogate", "encoder"):
+            path = files.write("run.toml", tomli_w.dumps({key: payload}).encode())
+            tally["run config TOML (code in strings)", check_run_config(path)] += 1
+        path = files.write("run.toml", tomli_w.dumps({"features": {"kind": payload}}).encode())
+        check_run_config(path)
+    assert not marker.exists()
+
+
+# ----------------------------------------------------------------------------- option tables
+def check_feature_dict(d: dict) -> str:
+    from engine.features import FeatureConfig, compute_features
+
+    try:
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore")
+            cfg = FeatureConfig.from_dict(d)
+    except SnnError as exc:
+        assert isinstance(exc, ConfigError)
+        one_line(exc)
+        return "error"
+    if cfg.kind == "image":
+        return "ok"
+    n = cfg.n_samples()
+    assert 0 < n <= 10**8
+    y = np.sin(np.arange(n, dtype=np.float32) * 0.05).astype(np.float32)
+    x = compute_features(y, cfg)
+    assert x.shape == (cfg.n_features, cfg.frames()) and np.isfinite(x).all()
+    assert FeatureConfig.from_dict(json.loads(json.dumps(cfg.to_dict()))) == cfg
+    return "ok"
+
+
+FEATURE_KEYS = [
+    "kind",
+    "sample_rate",
+    "duration",
+    "align",
+    "trim_silence",
+    "n_mfcc",
+    "n_fft",
+    "hop_length",
+    "n_mels",
+    "fmin",
+    "fmax",
+    "htk",
+    "top_db",
+    "normalise",
+]
+SMALL = st.one_of(
+    st.integers(-5, 600),
+    st.sampled_from([0, 1, 8000, 16000, 2**31]),
+    st.floats(-10, 5000, allow_nan=False),
+    st.sampled_from([math.nan, math.inf, -math.inf, 0.0, 0.5, 1.0]),
+    st.booleans(),
+    st.none(),
+    st.sampled_from(["mfcc", "logmel", "image", "pad", "trim", "centre", "per_clip", "none", ""]),
+    st.text(max_size=5),
+    st.lists(st.integers(), max_size=2),
+)
+
+
+@fuzz(150)
+@given(d=st.dictionaries(st.sampled_from(FEATURE_KEYS + ["bogus"]), SMALL, max_size=5))
+def test_feature_config_tables_fuzzed(d, tally):
+    tally["[features] table", check_feature_dict(d)] += 1
+
+
+AUG_KEYS = [
+    "time_shift_s",
+    "gain_db",
+    "noise_snr_db",
+    "background_dir",
+    "background_snr_db",
+    "copies",
+    "spec_time_mask",
+    "spec_freq_mask",
+]
+
+
+@fuzz(100)
+@given(d=st.dictionaries(st.sampled_from(AUG_KEYS + ["bogus"]), SMALL, max_size=4))
+def test_augment_tables_fuzzed(d, tally):
+    import torch
+
+    from engine.augment import AugmentConfig, spec_augment
+
+    try:
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore")
+            cfg = AugmentConfig.from_dict(d)
+    except SnnError as exc:
+        assert isinstance(exc, ConfigError)
+        one_line(exc)
+        tally["[augment] table", "error"] += 1
+        return
+    batch = torch.ones(2, 1, 20, 63)
+    out = spec_augment(batch, cfg, torch.Generator().manual_seed(0))
+    assert out.shape == batch.shape and torch.isfinite(out).all()
+    tally["[augment] table", "ok"] += 1
+
+
+OPTION_KEYS = ["hidden", "channels", "kernels", "pooling", "batchnorm", "beta", "threshold"]
+
+
+@fuzz(60)
+@given(
+    model=st.sampled_from(["fc_snn", "csnn", "cnn"]),
+    d=st.dictionaries(st.sampled_from(OPTION_KEYS + ["bogus"]), SMALL, max_size=3),
+)
+def test_model_option_tables_fuzzed(model, d, tally):
+    """``[model_options]`` reaches build_model: a model or a ConfigError, nothing else."""
+    from engine.models import build_model, model_options
+
+    try:
+        cfg = RunConfig(model=model, steps=2, model_options=d)
+        net = build_model(model, (1, 20, 63), 3, **model_options(cfg))
+    except SnnError as exc:
+        assert isinstance(exc, ConfigError)
+        one_line(exc)
+        tally["[model_options] table", "error"] += 1
+        return
+    assert sum(p.numel() for p in net.parameters()) > 0
+    tally["[model_options] table", "ok"] += 1
+
+
+# ----------------------------------------------------------------------------- AudioSet settings
+@fuzz(80)
+@given(
+    d=st.dictionaries(
+        st.sampled_from(
+            ["classes", "exclude", "skip_restricted", "min_length", "per_class", "balance", "seed"]
+            + ["format", "bogus"]
+        ),
+        st.one_of(SMALL, st.lists(st.text(max_size=4), max_size=3)),
+        max_size=4,
+    )
+)
+def test_selection_settings_fuzzed(d, tally):
+    from engine.audioset import SelectionConfig
+
+    try:
+        cfg = SelectionConfig.from_dict(d)
+    except SnnError as exc:
+        one_line(exc)
+        tally["AudioSet selection settings", "error"] += 1
+        return
+    assert len(cfg.classes) >= 2 and cfg.format in ("wav", "flac")
+    tally["AudioSet selection settings", "ok"] += 1
+
+
+@fuzz(60)
+@given(
+    d=st.fixed_dictionaries(
+        {},
+        optional={
+            "jobs": st.integers(-2, 100),
+            "sample_rate": st.integers(-1, 400_000),
+            "retries": st.integers(-2, 5),
+            "backoff_s": st.floats(-1, 10),
+            "clip_timeout_s": st.floats(-1, 100),
+            "url_template": st.one_of(
+                st.text(max_size=12),
+                st.sampled_from(
+                    ["http://h/{ytid}.flac", "file:///etc/{ytid}", "ftp://x/{ytid}", "-o {ytid}"]
+                    + ["https://h/a.flac", "http:///{ytid}", "javascript:{ytid}"]
+                ),
+            ),
+        },
+    )
+)
+def test_download_settings_fuzzed(d, tally):
+    """The values the command line and the builder tab pass (their types are checked there)."""
+    from engine.download import DownloadConfig
+
+    try:
+        cfg = DownloadConfig(**d)
+    except SnnError as exc:
+        one_line(exc)
+        tally["download settings", "error"] += 1
+        return
+    if cfg.url_template is not None:  # only http(s) addresses are ever fetched
+        assert cfg.url_template.startswith(("http://", "https://")) and "{ytid}" in cfg.url_template
+    tally["download settings", "ok"] += 1
