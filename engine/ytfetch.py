@@ -124,6 +124,10 @@ def _write_result(workdir: str, result: dict) -> None:
 
 
 def main() -> int:
+    if os.getpgrp() != os.getpid():
+        # started without a group of its own (by hand, not by engine.download_clip): make one,
+        # so the watchdog's killpg below can never take the caller's group down with it
+        os.setpgrp()
     req = json.loads(sys.stdin.readline())
     finished = threading.Event()
 

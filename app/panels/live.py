@@ -18,7 +18,7 @@ import numpy as np
 from PySide6.QtWidgets import QFileDialog, QHBoxLayout, QScrollArea, QTabWidget, QWidget
 
 from app.panels.live_controls import NO_MODEL, LiveControls
-from app.panels.live_record import RecordView, join_worker
+from app.panels.live_record import RecordView
 from app.panels.live_views import LiveViews
 from app.workers import EventBuffer, start_worker
 from engine.audio import AUDIO_EXTENSIONS
@@ -392,7 +392,7 @@ class LivePanel(QWidget):
         return not getattr(self, "_screenshot_waiting", False) or not self._busy()
 
     def shutdown(self) -> None:
-        if self.worker is not None and not join_worker(self.worker):
+        if self.worker is not None and not self.worker.stop_and_wait(10000):
             log.warning("the live audio thread did not stop within 10 s")
         self.record.shutdown()
         self.buffer.stop()

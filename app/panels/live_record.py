@@ -383,7 +383,7 @@ class RecordView(QWidget):
         self.label.setEditText(read_value(s, "record/label", "", str))
 
     def shutdown(self) -> None:
-        if self.worker is not None and not join_worker(self.worker):
+        if self.worker is not None and not self.worker.stop_and_wait(10000):
             log.warning("the recording thread did not stop within 10 s")
         self.buffer.stop()
 
@@ -397,13 +397,3 @@ def _spin(lo: float, hi: float, value: float, step: float, suffix: str) -> QDoub
     w.setSuffix(suffix)
     return w
 
-
-def join_worker(handle, timeout_ms: int = 10000) -> bool:
-    """Stop a worker and wait for its thread from the GUI thread.
-
-    The worker's own request to quit its thread is queued to this (then blocked) GUI thread,
-    so ask the thread directly: it ends as soon as the job returns.
-    """
-    handle.request_stop()
-    handle.thread.quit()
-    return handle.stop_and_wait(timeout_ms)

@@ -123,7 +123,7 @@ def test_direct_current_computed_once_equals_per_step(name, training):
     for (n, p), q in zip(m.named_parameters(), m_seq.parameters()):
         if training and n in ("fc1.bias", "convs.0.bias", "convs.1.bias", "fc.bias"):
             # a bias right before batch norm has a true gradient of 0: only rounding noise
-            assert float(p.grad.abs().max()) < 1e-5 and float(q.grad.abs().max()) < 1e-5
+            assert float(p.grad.abs().max()) < 1e-4 and float(q.grad.abs().max()) < 1e-4
             continue
         torch.testing.assert_close(p.grad, q.grad, rtol=1e-4, atol=1e-5, msg=n)
 

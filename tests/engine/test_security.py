@@ -302,16 +302,26 @@ def test_the_fetch_helper_treats_an_option_as_a_url(tmp_path):
         "extractor": "generic",
         "socket_timeout": 2,
     }
-    done = subprocess.run(
+    # as engine.download_clip starts it: its own process group, stdin open until it is done
+    proc = subprocess.Popen(
         [sys.executable, "-m", "engine.ytfetch"],
-        input=json.dumps(req) + "\n",
+        stdin=subprocess.PIPE,
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
         cwd=ROOT,
-        capture_output=True,
-        text=True,
-        timeout=60,
+        start_new_session=True,
     )
+    try:
+        proc.stdin.write((json.dumps(req) + "\n").encode())
+        proc.stdin.flush()
+        assert proc.wait(60) == 0
+    finally:
+        proc.stdin.close()
+        if proc.poll() is None:
+            proc.kill()
+            proc.wait()
     result = json.loads((work / "result.json").read_text())
-    assert result["ok"] is False and done.returncode == 0
+    assert result["ok"] is False
     assert not marker.exists()
 
 
@@ -363,3 +373,18 @@ def test_a_wav_claiming_gigabytes_is_not_allocated(tmp_path):
     idx.write_bytes(bytes([0, 0, 0x0E, 1]) + struct.pack(">I", 0xFFFFFFFF))
     with pytest.raises(SnnError, match="truncated"):
         read_idx(idx)
+
+
+def test_the_fetch_helper_never_kills_its_callers_process_group(tmp_path):
+    """Started by hand (not as a group leader) with its stdin closed, the helper's watchdog
+    ends only the helper: the shell that started it goes on."""
+    script = f"{sys.executable} -m engine.ytfetch < /dev/null; echo survived"
+    done = subprocess.run(
+        ["bash", "-c", script],
+        cwd=ROOT,
+        capture_output=True,
+        text=True,
+        timeout=60,
+        start_new_session=True,  # the shell's group is its own: a regression kills only it
+    )
+    assert "survived" in done.stdout, (done.returncode, done.stderr[-500:])
