@@ -167,6 +167,25 @@ def _affine_node(fc: nn.Linear, bn: nn.Module, name: str):
     return nir_module().Affine(weight=w, bias=b)
 
 
+def _readout_norm(model: nn.Module) -> nn.Module:
+    """The batch norm on the output layer's currents (``readout_norm``), if the model has one."""
+    return getattr(model, "bn_out", None) or nn.Identity()
+
+
+def _check_all_layers_used(model: nn.Module, used: set[str]) -> None:
+    """Refuse a model with a weighted layer the graph above left out (a newer model option)."""
+    for name, mod in model.named_modules():
+        if not name or name in used:
+            continue
+        if any(True for _ in mod.parameters(recurse=False)) or any(
+            True for _ in mod.buffers(recurse=False)
+        ):
+            raise ExportError(
+                f"layer {name} ({type(mod).__name__}): the NIR export does not know this "
+                "layer; export the model as torchscript"
+            )
+
+
 def _chain(names: Iterable[str]) -> list[tuple[str, str]]:
     names = list(names)
     return list(zip(names[:-1], names[1:]))
@@ -229,22 +248,28 @@ def model_to_nir(
                 model.lif_hidden, "lif_hidden", (model.hidden,), **lif_args
             )
             order += ["fc_hidden", "lif_hidden"]
-        nodes["fc"] = _affine_node(model.fc, nn.Identity(), "fc")
+        nodes["fc"] = _affine_node(model.fc, _readout_norm(model), "fc")
         nodes["out"] = _lif_node(model.out, "out", (model.fc.out_features,), **lif_args)
         order += ["fc", "out"]
+        used = {
+            f"{k}.{i}" for k in ("convs", "bns", "pools", "lifs") for i in range(len(model.convs))
+        }
+        used |= {"fc_hidden", "bn_hidden", "lif_hidden", "fc", "bn_out", "out"}
     elif isinstance(model, FCSNN):
         nodes["flatten"] = nir.Flatten(input_type={"input": np.array(shape)}, start_dim=0)
         nodes["fc1"] = _affine_node(model.fc1, model.bn1, "fc1")
         nodes["lif1"] = _lif_node(model.lif1, "lif1", (model.fc1.out_features,), **lif_args)
-        nodes["fc2"] = _affine_node(model.fc2, nn.Identity(), "fc2")
+        nodes["fc2"] = _affine_node(model.fc2, _readout_norm(model), "fc2")
         nodes["out"] = _lif_node(model.out, "out", (model.fc2.out_features,), **lif_args)
         order += ["flatten", "fc1", "lif1", "fc2", "out"]
+        used = {"fc1", "bn1", "lif1", "fc2", "bn_out", "out"}
     else:
         name = type(model).__name__
         raise ExportError(
             f"model {name} is not a spiking model NIR can describe; NIR export takes "
             "fc_snn and csnn_avg (use onnx or torchscript for the others)"
         )
+    _check_all_layers_used(model, used | {"input_norm"})
     n_out = int(nodes[order[-1]].output_type["output"][0])
     nodes["output"] = nir.Output(output_type={"output": np.array([n_out])})
     order.append("output")

@@ -123,6 +123,12 @@ def _lif(mod) -> ScriptedLIF:
     return ScriptedLIF(mod.beta_value(), mod.threshold, mod.reset)
 
 
+def _readout(model: nn.Module, fc: nn.Module) -> nn.Module:
+    """The output layer's block: its Linear, then the readout batch norm when the model has one."""
+    bn = getattr(model, "bn_out", None)
+    return fc if bn is None or isinstance(bn, nn.Identity) else nn.Sequential(fc, bn)
+
+
 def scripted_snn(model: nn.Module, steps: int, encoder: str = "direct") -> ScriptedSNN:
     """The :class:`ScriptedSNN` twin of a trained ``fc_snn`` or CSNN (a copy; eval mode)."""
     from engine.models import CSNN, FCSNN
@@ -135,12 +141,12 @@ def scripted_snn(model: nn.Module, steps: int, encoder: str = "direct") -> Scrip
         if model.hidden:
             block = nn.Sequential(model.fc_hidden, model.bn_hidden)
             stages.append(ScriptedStage(block, _lif(model.lif_hidden), True))
-            stages.append(ScriptedStage(model.fc, _lif(model.out), False))
+            stages.append(ScriptedStage(_readout(model, model.fc), _lif(model.out), False))
         else:
-            stages.append(ScriptedStage(model.fc, _lif(model.out), True))
+            stages.append(ScriptedStage(_readout(model, model.fc), _lif(model.out), True))
     elif isinstance(model, FCSNN):
         stages.append(ScriptedStage(nn.Sequential(model.fc1, model.bn1), _lif(model.lif1), True))
-        stages.append(ScriptedStage(model.fc2, _lif(model.out), False))
+        stages.append(ScriptedStage(_readout(model, model.fc2), _lif(model.out), False))
     else:
         raise ExportError(f"model {type(model).__name__}: no scripted twin for it")
     return ScriptedSNN(model.input_norm, stages, steps, encoder == "direct").eval()

@@ -411,6 +411,12 @@ class SlidingWindowClassifier:
         n = int(round(len(y) * self.sample_rate / self.model_rate))
         return self._wrap(pred, y, 0, 0, n, latency, 0)
 
+    def warm_up(self) -> None:
+        """One unmeasured prediction of silence: a model's first call pays one-off set-up costs
+        (hundreds of ms in PyTorch) that must not count as the first window's latency."""
+        y = np.zeros(int(round(self.window_s * self.model_rate)), np.float32)
+        self.predictor.predict_waveform(y, self.model_rate)
+
     def summary(self) -> tuple[float, float]:
         """Median and p95 latency (ms) of the hop windows so far."""
         return latency_summary(self.latencies)

@@ -365,6 +365,7 @@ def listen(
     )
     limit = None if cfg.seconds is None else int(round(cfg.seconds * cap.sample_rate))
     reason = "stopped"
+    clf.warm_up()  # before the stream opens: no block waits on it
     with cap:
         yield LiveStarted(
             device=cap.device.label,
@@ -435,6 +436,7 @@ def classify_waveform(
         keep_features=keep_features,
         gate=gate,
     )
+    clf.warm_up()
     if len(y) <= clf.window:
         return [clf.classify_clip(y)]
     clf.next_end = clf.window

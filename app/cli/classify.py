@@ -47,9 +47,7 @@ def run(args) -> int:
         if args.json:
             row = {"file": path, "label": pred.label, "probs": probs}
             if pred.output_spikes is not None:
-                row["spike_counts"] = {
-                    n: int(c) for n, c in zip(names, pred.output_spikes.sum(0))
-                }
+                row["spike_counts"] = {n: int(c) for n, c in zip(names, pred.output_spikes.sum(0))}
             rows.append(row)
         else:
             top = sorted(probs.items(), key=lambda kv: -kv[1])[: max(args.top, 1)]

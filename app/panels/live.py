@@ -88,6 +88,8 @@ class LivePanel(QWidget):
         self.refresh_devices(reinit=False)
         if context.checkpoint:
             self.load_checkpoint(context.checkpoint)
+        if self.predictor is None:
+            self.views.show_heard("Load a model (left) to classify what the microphone hears")
         self._sync()
 
     # ----- devices and model

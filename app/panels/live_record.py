@@ -133,6 +133,8 @@ class RecordView(QWidget):
         self.clip_plot = make_plot("Last clip", "time (s)", "amplitude")
         self.clip_curve = self.clip_plot.plot(pen=color(0), name="clip")
         self.clip_curve.setDownsampling(auto=True, method="peak")
+        for axis in ("left", "bottom"):
+            self.clip_plot.getPlotItem().getAxis(axis).enableAutoSIPrefix(False)
 
         left = QVBoxLayout()
         left.addWidget(setup)
@@ -396,4 +398,3 @@ def _spin(lo: float, hi: float, value: float, step: float, suffix: str) -> QDoub
     w.setDecimals(2)
     w.setSuffix(suffix)
     return w
-

@@ -95,15 +95,19 @@ class LiveViews(QWidget):
         self.prob_plot.setMouseEnabled(x=False, y=False)
         self.bars = pg.BarGraphItem(x=[], height=[], width=0.7, brushes=[])
         self.prob_plot.addItem(self.bars)
-        # the bars' numbers, also for CSV export (a BarGraphItem is not a data item)
-        self.prob_points = self.prob_plot.plot(
-            pen=None, symbol="o", symbolSize=4, name="probability"
-        )
+        # the bars' numbers for CSV export (a BarGraphItem is not a data item), not drawn
+        self.prob_points = self.prob_plot.plot(pen=None, name="probability")
+        self.prob_points.hide()
 
         self.hist_plot = make_plot("Recent history", "time (s)", "probability")
         self.hist_plot.setYRange(0, 1, padding=0.02)
         self.hist_plot.getPlotItem().addLegend(offset=(-4, 4), labelTextSize="8pt")
         self.hist_curves: list[pg.PlotDataItem] = []
+        self.hist_note = pg.TextItem(
+            "fills while listening, or along a long file", color=(90, 90, 90), anchor=(0.5, 0.5)
+        )
+        self.hist_note.setPos(0.5, 0.5)
+        self.hist_plot.addItem(self.hist_note)
 
         self.raster_plot = make_plot("Output layer spikes (that window)", "time step", "class")
         self.raster = self.raster_plot.plot(
@@ -173,9 +177,11 @@ class LiveViews(QWidget):
         self.prob_points.setData([], [])
         for curve in self.hist_curves:
             curve.setData([], [])
+        self.hist_note.setVisible(True)
         self.raster.setData([], [])
         self.feat_image.clear()
         self.wave_curve.setData([], [])
+        self.region.hide()
         self.sound_region.hide()
         self.heard.setText("")
         self.raster_note.setText("")
@@ -187,6 +193,7 @@ class LiveViews(QWidget):
 
     def show_window(self, start_s: float, end_s: float) -> None:
         self.region.setRegion((start_s, end_s))
+        self.region.show()
 
     def show_sound(self, start_s: float, end_s: float) -> None:
         self.sound_region.setRegion((start_s, end_s))
@@ -205,7 +212,11 @@ class LiveViews(QWidget):
         )
         self.prob_points.setData(np.arange(n), probs)
         if pred.features is not None:
-            self.feat_image.setImage(np.asarray(pred.features), autoLevels=True)
+            feats = np.asarray(pred.features)
+            # coefficient 0 (loudness) dwarfs the others: scale the colours to the rest
+            body = feats[1:] if feats.shape[0] > 2 else feats
+            lo, hi = np.percentile(body, [2, 98])
+            self.feat_image.setImage(feats, levels=(lo, hi if hi > lo else lo + 1))
             f, frames = pred.features.shape
             self.feat_image.setRect(0, 0, frames, f)
         spikes = pred.output_spikes
@@ -222,6 +233,14 @@ class LiveViews(QWidget):
 
     def show_history(self, times: np.ndarray, probs: np.ndarray) -> None:
         """``probs [N, C]`` against ``times [N]`` (seconds); dots while there are few points."""
+        if len(times) < 2:  # one point is no history: say when there will be one
+            for curve in self.hist_curves:
+                curve.setData([], [])
+            self.hist_plot.setXRange(0, 1, padding=0)
+            self.hist_note.setVisible(True)
+            return
+        self.hist_note.setVisible(False)
+        self.hist_plot.enableAutoRange(x=True)
         few = len(times) < 4
         for i, curve in enumerate(self.hist_curves):
             if i < probs.shape[1]:

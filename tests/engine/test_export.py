@@ -409,3 +409,16 @@ def test_model_to_nir_refuses_an_ann():
 
     with pytest.raises(ExportError, match="not a spiking model"):
         model_to_nir(build_model("cnn", (1, 8, 8), 3, **SMALL_CNN), (1, 8, 8))
+
+
+def test_model_to_nir_refuses_a_weighted_layer_it_does_not_know():
+    """A layer added to a model later must not be left out of the graph silently."""
+    from torch import nn
+
+    from engine.models import build_model
+
+    model = build_model("csnn_avg", (1, 8, 8), 3, reset="zero", **SMALL_CNN)
+    model_to_nir(model, (1, 8, 8))  # every layer known: fine
+    model.extra_gain = nn.Linear(3, 3)
+    with pytest.raises(ExportError, match=r"layer extra_gain \(Linear\): the NIR export does not"):
+        model_to_nir(model, (1, 8, 8))

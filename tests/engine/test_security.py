@@ -378,7 +378,8 @@ def test_a_wav_claiming_gigabytes_is_not_allocated(tmp_path):
 def test_the_fetch_helper_never_kills_its_callers_process_group(tmp_path):
     """Started by hand (not as a group leader) with its stdin closed, the helper's watchdog
     ends only the helper: the shell that started it goes on."""
-    script = f"{sys.executable} -m engine.ytfetch < /dev/null; echo survived"
+    req = json.dumps({"url": "x", "start": 0, "end": 1, "workdir": str(tmp_path)})
+    script = f"echo '{req}' | {sys.executable} -m engine.ytfetch; echo survived"
     done = subprocess.run(
         ["bash", "-c", script],
         cwd=ROOT,

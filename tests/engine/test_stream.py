@@ -154,7 +154,9 @@ def test_classify_waveform_gives_a_short_clip_to_the_model_whole():
     rec = WindowRecorder(sample_rate=100, duration=1.0)
     clip = np.linspace(0.1, 1.0, 60).astype(np.float32)
     (pred,) = classify_waveform(rec, clip, 100)
-    np.testing.assert_array_equal(rec.windows[0], clip)  # the predictor places it, as in training
+    warm_up, given = rec.windows  # one unmeasured call of silence first, then the clip
+    assert not warm_up.any()
+    np.testing.assert_array_equal(given, clip)  # the predictor places it, as in training
     assert pred.label == 3 and (pred.start, pred.end) == (0, 60)
     rec2 = WindowRecorder(sample_rate=100, duration=1.0)
     preds = classify_waveform(rec2, np.ones(230, np.float32), 100, hop_s=0.5, sounds=False)
@@ -428,3 +430,16 @@ def test_fsdd_digits_played_into_the_sink_are_classified_live(
     for h in heard:
         print("  ", h)
     assert right >= 16, heard
+
+
+def test_live_latency_bench_reports_median_and_p95(random_csnn):
+    import json
+
+    from engine.live_bench import live_latency
+
+    result = live_latency(random_csnn, n=8, warmup=2)
+    assert result["n"] == 8 and result["window_s"] == 1.0 and result["model"] == "csnn"
+    assert 0 < result["median_ms"] <= result["p95_ms"] <= result["max_ms"]
+    json.dumps(result)  # the bench writes it as JSON
+    default = live_latency(n=3, warmup=1)  # no checkpoint: the untrained CSNN
+    assert default["model"] == "csnn" and default["n"] == 3

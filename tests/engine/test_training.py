@@ -45,8 +45,9 @@ def digits():
     x = (d.images / 16.0).astype(np.float32)[:, None]
     order = np.random.default_rng(0).permutation(len(d.target))
     splits = {"train": order[:600], "val": order[600:800], "test": order[800:1100]}
-    return _Digits(x, d.target.astype(np.int64), splits, [str(i) for i in range(10)],
-                   {"kind": "image"})
+    return _Digits(
+        x, d.target.astype(np.int64), splits, [str(i) for i in range(10)], {"kind": "image"}
+    )
 
 
 SMALL = {"padding": "same", "channels": [6, 12]}
@@ -111,7 +112,12 @@ def test_events_files_and_learning(reference_run):
     assert epoch.precision.shape == epoch.recall.shape == epoch.f1.shape == (10,)
     # the run folder
     assert {p.name for p in run.iterdir()} >= {
-        "config.toml", "metrics.json", "checkpoint.pt", "best.pt", "events.jsonl", "log.txt"
+        "config.toml",
+        "metrics.json",
+        "checkpoint.pt",
+        "best.pt",
+        "events.jsonl",
+        "log.txt",
     }
     assert load_config(run / "config.toml") == _cfg()
     metrics = json.loads((run / "metrics.json").read_text())
@@ -206,7 +212,9 @@ def test_stop_between_batches_then_resume(digits, reference_run, tmp_path):
 
 
 @pytest.mark.parametrize("where", ["forward", "backward"])
-def test_stop_inside_a_batch_discards_it_and_resumes_exactly(digits, reference_run, tmp_path, where):
+def test_stop_inside_a_batch_discards_it_and_resumes_exactly(
+    digits, reference_run, tmp_path, where
+):
     """A stop asked for in the middle of a forward or backward pass ends that pass at once."""
     run = tmp_path / where
     stop = threading.Event()
@@ -263,7 +271,9 @@ def test_cnn_and_fc_snn_and_encoders_learn(digits, tmp_path):
 def test_class_weighting_and_spec_augment_run(digits, tmp_path):
     # make the training split unbalanced: drop most 0s
     train_idx = digits.splits["train"]
-    keep = np.concatenate([train_idx[digits.y[train_idx] != 0], train_idx[digits.y[train_idx] == 0][:5]])
+    keep = np.concatenate(
+        [train_idx[digits.y[train_idx] != 0], train_idx[digits.y[train_idx] == 0][:5]]
+    )
     data = dataclasses.replace(digits, splits={**digits.splits, "train": keep})
     out = {}
     for mode in ("none", "weights", "balanced_sampling"):
