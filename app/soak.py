@@ -55,6 +55,8 @@ class SoakResult:
     ui_max_ms: float
     ui_p95_first_minute_ms: float
     ui_p95_last_minute_ms: float
+    ui_idle_p95_ms: float  # the same timer with the window open and nothing running (baseline)
+    ui_idle_max_ms: float
     train_steps: int
     train_epochs: int
     predictions: int  # classifications finished (files) or windows predicted (microphone)
@@ -134,6 +136,7 @@ def run_soak(
     interval_ms: float = 10.0,
     sample_s: float = 5.0,
     warmup_s: float | None = None,
+    idle_s: float = 5.0,
     microphone: bool = False,
     device: str = "cpu",
     progress=None,
@@ -171,6 +174,21 @@ def run_soak(
             wait(50)
         return cond()
 
+    def tick_times(seconds: float) -> list[float]:
+        clock = QElapsedTimer()
+        clock.start()
+        stamps: list[float] = []
+        timer = QTimer()
+        timer.setTimerType(Qt.TimerType.PreciseTimer)
+        timer.setInterval(int(interval_ms))
+        timer.timeout.connect(lambda: stamps.append(clock.nsecsElapsed() / 1e9))
+        timer.start()
+        wait(int(seconds * 1000))
+        timer.stop()
+        return stamps
+
+    # what this machine allows with the window open and nothing running
+    _i50, idle_p95, idle_max = lateness_stats(tick_times(idle_s), interval_ms)
     data = write_tones(os.path.join(root, "tones"))
     clip = _clip(os.path.join(root, "clip.wav"))
     base = RunConfig(
@@ -296,6 +314,8 @@ def run_soak(
         ui_max_ms=round(worst, 1),
         ui_p95_first_minute_ms=round(float(np.percentile(first, 95)), 2) if first.size else np.nan,
         ui_p95_last_minute_ms=round(float(np.percentile(last, 95)), 2) if last.size else np.nan,
+        ui_idle_p95_ms=round(idle_p95, 2),
+        ui_idle_max_ms=round(idle_max, 1),
         train_steps=train_steps,
         train_epochs=train_epochs,
         predictions=predictions[0],
@@ -343,7 +363,8 @@ def main(argv: list[str] | None = None) -> int:
             f"{r.rss_growth_mb:+.1f} MB ({r.rss_slope_mb_per_min:+.2f} MB/min), peak "
             f"{r.rss_peak_mb:.0f} MB; UI timer lateness p50 {r.ui_p50_ms:.1f} / p95 "
             f"{r.ui_p95_ms:.1f} / max {r.ui_max_ms:.0f} ms (p95 first minute "
-            f"{r.ui_p95_first_minute_ms:.1f}, last {r.ui_p95_last_minute_ms:.1f}); "
+            f"{r.ui_p95_first_minute_ms:.1f}, last {r.ui_p95_last_minute_ms:.1f}; idle "
+            f"baseline p95 {r.ui_idle_p95_ms:.1f} / max {r.ui_idle_max_ms:.0f} ms); "
             f"{r.train_steps} training steps, {r.train_epochs} epochs, {r.predictions} "
             f"predictions; threads {r.threads_start} -> {r.threads_end}; errors: "
             f"{'; '.join(r.errors) or 'none'}"

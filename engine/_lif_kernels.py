@@ -20,8 +20,12 @@ ARCTAN, SIGMOID, FAST_SIGMOID = 0, 1, 2
 
 
 @numba.njit(parallel=True, cache=True, nogil=True)
-def lif_forward(cur, static, beta, thr, prev0, reset, mem, spk):  # pragma: no cover - jitted
-    """Fill ``mem`` and ``spk`` ``(T, N)``; ``cur`` is ``(T, N)`` or ``(1, N)`` when static."""
+def lif_forward(cur, static, beta, thr, prev0, reset, mem, spk, store_spikes):  # pragma: no cover
+    """Fill ``mem`` and ``spk`` ``(T, N)``; ``cur`` is ``(T, N)`` or ``(1, N)`` when static.
+
+    ``store_spikes`` False leaves ``spk`` alone (it may be a dummy): the backward pass of a
+    time-constant input integrates again and needs only the membranes.
+    """
     steps, n = mem.shape
     nblocks = (n + _BLOCK - 1) // _BLOCK
     for blk in numba.prange(nblocks):
@@ -38,27 +42,27 @@ def lif_forward(cur, static, beta, thr, prev0, reset, mem, spk):  # pragma: no c
         for t in range(steps):
             c = cur[0 if static else t, lo:hi]
             mt = mem[t, lo:hi]
-            st = spk[t, lo:hi]
             if reset == SUBTRACT:
                 for j in range(m):
                     v = b[j] * u[j] + c[j] - r[j] * thr
                     mt[j] = v
                     u[j] = v
                     r[j] = 1.0 if v >= thr else 0.0
-                    st[j] = r[j]
             elif reset == ZERO:
                 for j in range(m):
                     v = b[j] * u[j] * (1.0 - r[j]) + c[j]
                     mt[j] = v
                     u[j] = v
                     r[j] = 1.0 if v >= thr else 0.0
-                    st[j] = r[j]
             else:
                 for j in range(m):
                     v = b[j] * u[j] + c[j]
                     mt[j] = v
                     u[j] = v
                     r[j] = 1.0 if v >= thr else 0.0
+            if store_spikes:
+                st = spk[t, lo:hi]
+                for j in range(m):
                     st[j] = r[j]
 
 

@@ -80,6 +80,7 @@ QUICK_CASES = (
     TrainCase("mnist_quick", "MNIST 1x28x28, B=4, T=3", (1, 28, 28), 4, 3, 10, (4, 8), (5, 5)),
 )
 PATHS = ("reference", "app", "app_bf16", "prototype", "prototype_bf16")
+EXTRA_PATHS = ("app_default", "app_default_bf16", "prototype_default", "prototype_default_bf16")
 # "prototype": the app's CSNN modules run through :func:`prototype_forward` (the conv blocks
 # through engine.spikeops), the forward proposed for engine.models_snn.CSNN
 
@@ -203,32 +204,35 @@ def _reference(case: TrainCase, device):
     return model, step, infer
 
 
-def app_model(case: TrainCase, device=None):
-    """The app's CSNN for ``case``, configured as the report's network (no batch norm or input
-    scaling), so that it computes exactly what the reference computes."""
+def app_model(case: TrainCase, device=None, report: bool = True):
+    """The app's CSNN for ``case``.
+
+    ``report``: configured as the report's network (no batch norm or input scaling), so that it
+    computes exactly what the reference computes; else with the app's default options (batch
+    norm on the currents, normalised readout, scaled input: what a user trains).
+    """
     from engine.models import build_model
 
-    model = build_model(
-        "csnn",
-        case.input_shape,
-        case.n_classes,
-        channels=case.channels,
-        kernels=case.kernels,
-        batchnorm=False,
-        input_norm="none",
-        beta=0.9,
-        threshold=1.0,
-        reset="subtract",
-        surrogate="arctan",
-    )
+    opts = dict(channels=case.channels, kernels=case.kernels)
+    if report:
+        opts.update(
+            batchnorm=False,
+            readout_norm=False,
+            input_norm="none",
+            beta=0.9,
+            threshold=1.0,
+            reset="subtract",
+            surrogate="arctan",
+        )
+    model = build_model("csnn", case.input_shape, case.n_classes, **opts)
     return model if device is None else model.to(device)
 
 
 def prototype_forward(model, x, steps: int):
-    """The app's CSNN forward with :func:`engine.spikeops.conv_block` for every conv block.
+    """The app's CSNN forward with :mod:`engine.spikeops` for its stateless layers.
 
     The change proposed for ``engine.models_snn.CSNN.forward`` (same modules, same weights, same
-    result); the bench's ``prototype`` path measures it until the model uses it itself.
+    result); the bench's ``prototype`` paths measure it until the model does it itself.
     """
     from engine.models_snn import SpikingOutput
     from engine.spikeops import conv_block, linear_seq
@@ -243,23 +247,30 @@ def prototype_forward(model, x, steps: int):
             src = x if i == 0 else spk
             cur = conv_block(src.flatten(0, 1), conv, bn, pl, binary=i > 0)
             cur = cur.unflatten(0, src.shape[:2])
+        spk = src = None  # let the previous layer's spikes go before the next [T, ...] arrays
         spk, _mem = lif(cur)
+        cur = _mem = None
     if model.hidden:
-        cur = linear_seq(spk, model.fc_hidden)
+        cur = linear_seq(spk, model.fc_hidden, binary=True)
         cur = model.bn_hidden(cur.flatten(0, 1)).unflatten(0, cur.shape[:2])
+        spk = None
         spk, _ = model.lif_hidden(cur)
-    out_spk, out_mem = model.out(linear_seq(spk, model.fc))
+    cur = linear_seq(spk, model.fc, binary=True)
+    bn_out = getattr(model, "bn_out", None)
+    if bn_out is not None:
+        cur = bn_out(cur.flatten(0, 1)).unflatten(0, cur.shape[:2])
+    out_spk, out_mem = model.out(cur)
     return SpikingOutput(out_spk, out_mem, None)
 
 
-def _app(case: TrainCase, device, amp: str | None, prototype: bool = False):
+def _app(case: TrainCase, device, amp: str | None, prototype: bool = False, report: bool = True):
     """The app's training step, as ``engine.training`` takes it (AdamW, clipping, amp)."""
     import torch
 
     from engine.models import class_scores, loss_value
     from engine.models import run_model as _run_model
 
-    model = app_model(case, device)
+    model = app_model(case, device, report=report)
     if prototype:
 
         def run_model(m, x, steps, _encoder):
@@ -298,17 +309,15 @@ def _app(case: TrainCase, device, amp: str | None, prototype: bool = False):
 
 
 def _build_path(path: str, case: TrainCase, device):
+    """``reference``, or ``app`` / ``prototype`` with optional ``_default`` (the app's default
+    model options instead of the report's network) and ``_bf16`` (bf16 autocast) suffixes."""
     if path == "reference":
         return _reference(case, device)
-    if path == "app":
-        return _app(case, device, None)
-    if path == "app_bf16":
-        return _app(case, device, "bf16")
-    if path == "prototype":
-        return _app(case, device, None, prototype=True)
-    if path == "prototype_bf16":
-        return _app(case, device, "bf16", prototype=True)
-    raise ValueError(f"unknown bench path {path!r}")
+    base, *flags = path.split("_")
+    if base not in ("app", "prototype") or not set(flags) <= {"bf16", "default"}:
+        raise ValueError(f"unknown bench path {path!r}")
+    amp = "bf16" if "bf16" in flags else None
+    return _app(case, device, amp, prototype=base == "prototype", report="default" not in flags)
 
 
 def _batch(case: TrainCase, device, seed: int = 0):
@@ -469,7 +478,8 @@ def equivalence_section(opts: BenchOptions) -> dict:
     spk_r, mem_r = ref(x)
     w = torch.randn(spk_r.shape, generator=torch.Generator().manual_seed(2))
     (spk_r * w).sum().add(mem_r.sum()).backward()
-    result = {"case": case.label, "output_spike_rate": round(float(spk_r.detach().mean()), 4)}
+    label = f"{base.label.split(',')[0]}, B={case.batch}, T={case.steps}"
+    result = {"case": label, "output_spike_rate": round(float(spk_r.detach().mean()), 4)}
     for name, forward in (
         ("app", lambda m: run_model(m, x, case.steps, "direct")),
         ("prototype", lambda m: prototype_forward(m, x, case.steps)),

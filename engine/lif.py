@@ -108,7 +108,7 @@ def _prev0(mem0, shape, dtype, device):
     return mem0.detach().to(dtype).expand(shape)
 
 
-def _forward_torch(cur, steps, static, beta, threshold, reset, mem0, shape):
+def _forward_torch(cur, steps, static, beta, threshold, reset, mem0, shape, spikes=True):
     """Membrane record and float spike record ``[T, *shape]`` (no graph), one torch op at a time.
 
     Each step does the reference's operations in the reference's order, so results are identical
@@ -163,13 +163,16 @@ def _np_scalar(value, dtype):
     return np.float64(value) if dtype == torch.float64 else np.float32(value)
 
 
-def _forward_numba(cur, steps, static, beta, threshold, reset, mem0, shape):
+def _forward_numba(cur, steps, static, beta, threshold, reset, mem0, shape, spikes=True):
     kernels = _numba_kernels()
     order = _memory_order(cur if static else cur[0])
     cur = cur.detach()
     c = _flat_state(cur, order).view(1, -1) if static else _flat_seq(cur, order)
     mem_rec, mem_flat = _empty_seq(steps, shape, order, cur.dtype)
-    spk, spk_flat = _empty_seq(steps, shape, order, cur.dtype)
+    if spikes:
+        spk, spk_flat = _empty_seq(steps, shape, order, cur.dtype)
+    else:
+        spk, spk_flat = None, torch.zeros((1, 1), dtype=cur.dtype)
     b = beta.detach().to(cur.dtype).expand(shape) if isinstance(beta, torch.Tensor) else None
     b = (
         _flat_state(b, order)
@@ -185,6 +188,7 @@ def _forward_numba(cur, steps, static, beta, threshold, reset, mem0, shape):
         _RESET_ID[reset],
         mem_flat.numpy(),
         spk_flat.numpy(),
+        spikes,
     )
     return spk, mem_rec
 
@@ -294,7 +298,7 @@ class _LIFFunction(torch.autograd.Function):
             shape = _state_shape(saved, True, b, mem0)
             fwd = _forward_numba if numba else _forward_torch
             with torch.no_grad():
-                mem_rec = fwd(saved, steps, True, b, threshold, reset, mem0, shape)[1]
+                mem_rec = fwd(saved, steps, True, b, threshold, reset, mem0, shape, False)[1]
         else:
             mem_rec = saved
         bwd = _backward_numba if ctx.cfg[-1] else _backward_torch

@@ -17,7 +17,7 @@ import numpy as np
 from engine.live_window import SlidingWindowClassifier, latency_summary
 
 
-def _untrained_csnn():
+def _untrained_csnn(steps: int | None = None):
     """The report's CSNN with seeded, untrained weights, on FSDD's default features.
 
     Latency does not depend on the weights: every layer's work is dense.
@@ -36,7 +36,7 @@ def _untrained_csnn():
     ckpt = Checkpoint(
         path="(untrained csnn)",
         version=1,
-        config=RunConfig(data="fsdd:", model="csnn").to_dict(),
+        config=RunConfig(data="fsdd:", model="csnn").replace(steps=steps).to_dict(),
         model={"name": "csnn", "input_shape": list(shape), "n_classes": 10, "options": {}},
         class_names=[str(i) for i in range(10)],
         feature_config=fc.to_dict(),
@@ -56,13 +56,15 @@ def live_latency(
     block_s: float = 0.02,
     warmup: int = 5,
     seed: int = 0,
+    steps: int | None = None,
 ) -> dict:
     """Median and 95th-percentile window-end-to-prediction latency over ``n`` windows.
 
     Parameters
     ----------
     checkpoint : path, Predictor or None
-        The model; ``None`` benchmarks an untrained CSNN (the report's network, FSDD features).
+        The model; ``None`` benchmarks an untrained CSNN (the report's network, FSDD features)
+        with ``steps`` time steps (default: the app's default run configuration's).
     n : int
         Windows measured (after ``warmup`` unmeasured ones).
     window_s, hop_s, block_s : float
@@ -79,7 +81,7 @@ def live_latency(
     from engine.checkpoint import Predictor
 
     if checkpoint is None:
-        predictor = _untrained_csnn()
+        predictor = _untrained_csnn(steps)
     elif isinstance(checkpoint, (str, os.PathLike)):
         predictor = Predictor.from_checkpoint(checkpoint)
     else:

@@ -243,7 +243,7 @@ def record_clips(
     ``engine.stream.AudioCapture``) replaces the one built from ``device`` and ``sample_rate``.
     Raises DeviceError when there is no capture device or it goes away.
     """
-    from engine.stream import AudioCapture
+    from engine.capture import AudioCapture
 
     if not seconds > 0 or count < 1:
         raise ConfigError("record: seconds must be positive and count at least 1")
@@ -317,10 +317,10 @@ def play_clip(
     stop: threading.Event | None = None,
 ) -> Generator[PlaybackProgress, None, None]:
     """Play an audio file on an output device, in 50-ms blocks, until its end or ``stop``."""
+    from engine.capture import load_sounddevice
     from engine.errors import DeviceError
-    from engine.stream import _sounddevice
 
-    sd = _sounddevice()
+    sd = load_sounddevice()
     y, sr = load_audio(path)
     block = max(1, sr // 20)
     try:

@@ -86,19 +86,8 @@ class _ConvPool(torch.autograd.Function):
             gp = g_out[lo : lo + chunk].to(dtype).contiguous(memory_format=cl)
             n = gp.shape[0]
             y_shape = (n, weight.shape[0], *conv_hw)
-            if pool_kind == "max":
-                idx = _decode_argmax(ctx.codes[i], conv_hw[1], pool)
-                proto = torch.empty(y_shape, dtype=dtype).contiguous(memory_format=cl)
-                gy = torch.ops.aten.max_pool2d_with_indices_backward(
-                    gp, proto, [pool, pool], [pool, pool], [0, 0], [1, 1], False, idx
-                )
-            elif pool_kind == "avg":
-                proto = torch.empty(y_shape, dtype=dtype).contiguous(memory_format=cl)
-                gy = torch.ops.aten.avg_pool2d_backward(
-                    gp, proto, [pool, pool], [pool, pool], [0, 0], False, True, None
-                )
-            else:
-                gy = gp
+            code = ctx.codes[i] if pool_kind == "max" else None
+            gy = _unpool(gp, code, pool_kind, pool, y_shape, dtype)
             if need_w:
                 xs = ctx.saved_x[i]
                 xk = xs.to(dtype) if binary else xs
@@ -129,6 +118,157 @@ class _ConvPool(torch.autograd.Function):
         if g_b is not None:
             g_b = g_b.to(bias.dtype)
         return g_x, g_w, g_b, None, None, None, None, None, None
+
+
+class _ConvBNPool(torch.autograd.Function):
+    """``pool(batch_norm(conv2d(x)))`` with batch statistics (a training-mode BatchNorm2d).
+
+    Batch norm is a per-channel monotone map, so max pooling after it picks the window's
+    maximum of the convolution output where the channel's scale ``gamma`` is >= 0 and its
+    minimum where it is < 0: the forward pass pools the raw output (keeping the winners' codes
+    and values, a quarter of the output) while it sums the statistics, then normalises the
+    pooled values. Average pooling commutes with the affine map. The backward pass needs the
+    normalised output everywhere (batch norm's gradient is dense): it recomputes each chunk's
+    convolution, so nothing of full size is kept.
+    """
+
+    @staticmethod
+    def forward(
+        ctx, x, weight, bias, gamma, beta, conv_args, pool_kind, pool, binary, dtype, chunk, bn
+    ):
+        stride, padding, dilation, groups = conv_args
+        eps, running_mean, running_var, counter, momentum = bn
+        n = x.shape[0]
+        cl = torch.channels_last
+        channels = weight.shape[0]
+        wc = weight.detach().to(dtype).contiguous(memory_format=cl)
+        bc = None if bias is None else bias.detach().to(dtype)
+        g_sign = torch.ones(channels) if gamma is None else gamma.detach().float()
+        use_min = pool_kind == "max" and bool((g_sign < 0).any())
+        s1 = torch.zeros(channels, dtype=torch.float64)
+        s2 = torch.zeros(channels, dtype=torch.float64)
+        codes, saved_x, pooled = [], [], None
+        conv_hw = None
+        for lo in range(0, n, chunk):
+            xk = x[lo : lo + chunk].detach().to(dtype).contiguous(memory_format=cl)
+            y = F.conv2d(xk, wc, bc, stride, padding, dilation, groups)
+            conv_hw = y.shape[2:]
+            yf = y.to(torch.float64)
+            s1 += yf.sum((0, 2, 3))
+            s2 += yf.square().sum((0, 2, 3))
+            del yf
+            if pool_kind == "max":
+                p, idx = F.max_pool2d_with_indices(y, pool)
+                code = _encode_argmax(idx, conv_hw[1], pool)
+                if use_min:
+                    q, idx_min = F.max_pool2d_with_indices(-y, pool)
+                    neg = (g_sign < 0).view(1, -1, 1, 1)
+                    p = torch.where(neg, -q, p)
+                    code = torch.where(neg, _encode_argmax(idx_min, conv_hw[1], pool), code)
+                codes.append(code)
+            elif pool_kind == "avg":
+                p = F.avg_pool2d(y, pool)
+            else:
+                p = y
+            if pooled is None:
+                pooled = torch.empty((n, *p.shape[1:]), dtype=torch.float32, memory_format=cl)
+            pooled[lo : lo + p.shape[0]].copy_(p)
+            saved_x.append(xk.to(torch.uint8) if binary else xk)
+        m = n * conv_hw[0] * conv_hw[1]
+        mean = s1 / m
+        var = (s2 / m - mean.square()).clamp_min(0.0)
+        if running_mean is not None:
+            with torch.no_grad():
+                counter.add_(1)
+                f = 1.0 / float(counter) if momentum is None else momentum
+                running_mean.mul_(1 - f).add_(mean.to(running_mean.dtype), alpha=f)
+                unbiased = var * (m / max(m - 1, 1))
+                running_var.mul_(1 - f).add_(unbiased.to(running_var.dtype), alpha=f)
+        mean32 = mean.float().view(1, -1, 1, 1)
+        invstd = (var + eps).rsqrt().float().view(1, -1, 1, 1)
+        xhat = (pooled - mean32).mul_(invstd)  # the pooled values, normalised
+        out = xhat.clone() if gamma is None else xhat * gamma.detach().float().view(1, -1, 1, 1)
+        if beta is not None:
+            out.add_(beta.detach().float().view(1, -1, 1, 1))
+        ctx.meta = (conv_args, pool_kind, pool, binary, dtype, chunk, x.shape, x.dtype, conv_hw, m)
+        ctx.codes, ctx.saved_x = codes, saved_x
+        ctx.save_for_backward(weight, bias, gamma, beta, xhat, mean32, invstd)
+        return out
+
+    @staticmethod
+    def backward(ctx, g_out):
+        weight, bias, gamma, beta, xhat_p, mean, invstd = ctx.saved_tensors
+        conv_args, pool_kind, pool, binary, dtype, chunk, x_shape, x_dtype, conv_hw, m = ctx.meta
+        stride, padding, dilation, groups = conv_args
+        need_x, need_w, need_b, need_g, need_beta = ctx.needs_input_grad[:5]
+        cl = torch.channels_last
+        channels = weight.shape[0]
+        g_out = g_out.float()
+        # batch norm's two reductions come from the pooled arrays: the unpooled gradient is
+        # zero outside the winners (max) or spread evenly over the window (avg)
+        s_g = g_out.sum((0, 2, 3), dtype=torch.float64).float()
+        s_gx = (g_out * xhat_p).sum((0, 2, 3), dtype=torch.float64).float()
+        gam = torch.ones(channels) if gamma is None else gamma.detach().float()
+        coef = (gam.view(1, -1, 1, 1) * invstd).contiguous()
+        mean_g = (s_g / m).view(1, -1, 1, 1)
+        mean_gx = (s_gx / m).view(1, -1, 1, 1)
+        wc = weight.detach().to(dtype).contiguous(memory_format=cl)
+        bc = None if bias is None else bias.detach().to(dtype)
+        acc = torch.float64 if weight.dtype == torch.float64 else torch.float32
+        g_w = torch.zeros_like(weight, dtype=acc) if need_w else None
+        g_b = torch.zeros(channels, dtype=acc) if need_b else None
+        g_x = torch.empty(x_shape, dtype=x_dtype, memory_format=cl) if need_x else None
+        for i, lo in enumerate(range(0, x_shape[0], chunk)):
+            xs = ctx.saved_x[i]
+            xk = xs.to(dtype) if binary else xs
+            y = F.conv2d(xk, wc, bc, stride, padding, dilation, groups)
+            gp = g_out[lo : lo + chunk].contiguous(memory_format=cl)
+            code = ctx.codes[i] if pool_kind == "max" else None
+            g_hat = _unpool(gp, code, pool_kind, pool, y.shape, torch.float32)
+            xhat = (y.float() - mean).mul_(invstd)
+            g_y = (g_hat - mean_g).sub_(xhat.mul_(mean_gx)).mul_(coef)
+            gi, gw, gb = torch.ops.aten.convolution_backward(
+                g_y.to(dtype).contiguous(memory_format=cl),
+                xk,
+                wc,
+                [channels] if need_b else None,
+                list(stride),
+                list(padding),
+                list(dilation),
+                False,
+                [0, 0],
+                groups,
+                [need_x, need_w, need_b],
+            )
+            if need_x:
+                g_x[lo : lo + gi.shape[0]].copy_(gi)
+            if need_w:
+                g_w.add_(gw)
+            if need_b:
+                g_b.add_(gb)
+        ctx.saved_x = ctx.codes = None
+        g_gamma = s_gx.to(gamma.dtype) if need_g else None
+        g_beta = s_g.to(beta.dtype) if need_beta else None
+        if g_w is not None:
+            g_w = g_w.to(weight.dtype)
+        if g_b is not None:
+            g_b = g_b.to(bias.dtype)
+        return g_x, g_w, g_b, g_gamma, g_beta, None, None, None, None, None, None, None
+
+
+def _unpool(gp, code, pool_kind, pool, y_shape, dtype):
+    """Gradient of the convolution output from the pooled gradient ``gp`` (channels-last)."""
+    cl = torch.channels_last
+    if pool_kind == "none":
+        return gp
+    proto = torch.empty(y_shape, dtype=dtype).contiguous(memory_format=cl)  # shape and layout
+    k = [pool, pool]
+    if pool_kind == "max":
+        idx = _decode_argmax(code, y_shape[3], pool)
+        return torch.ops.aten.max_pool2d_with_indices_backward(
+            gp, proto, k, k, [0, 0], [1, 1], False, idx
+        )
+    return torch.ops.aten.avg_pool2d_backward(gp, proto, k, k, [0, 0], False, True, None)
 
 
 def _window_base(hp: int, wp: int, width: int, k: int) -> torch.Tensor:
@@ -204,6 +344,62 @@ def conv_pool(
     return _ConvPool.apply(x, weight, bias, conv_args, pool, k, bool(binary), dtype, int(chunk))
 
 
+def conv_bn_pool(
+    x: torch.Tensor,
+    weight: torch.Tensor,
+    bias: torch.Tensor | None,
+    bn: torch.nn.BatchNorm2d,
+    *,
+    stride=1,
+    padding=0,
+    dilation=1,
+    groups: int = 1,
+    pool: str = "max",
+    pool_size: int = 2,
+    binary: bool = False,
+    dtype: torch.dtype | None = None,
+    chunk: int | None = None,
+) -> torch.Tensor:
+    """``pool(bn(conv2d(x)))`` with ``bn``'s batch statistics (training mode), chunked.
+
+    Updates ``bn``'s running statistics as ``nn.BatchNorm2d`` does. Equal to the plain layers
+    up to float rounding (statistics are summed in float64); where rounding makes two values of
+    a window equal after normalisation, the gradient may go to the other one.
+    """
+    if pool not in POOLS:
+        raise ConfigError(f"pooling: {pool!r}; choose one of {', '.join(POOLS)}")
+    dtype = x.dtype if dtype is None else dtype
+    if x.dtype in (torch.float16, torch.bfloat16):
+        x = x.float()
+    if chunk is None:
+        h, w = x.shape[2:]
+        chunk = max(1, _TARGET_CHUNK_BYTES // max(weight.shape[0] * h * w * 4, 1))
+    track = bn.training and bn.track_running_stats and bn.running_mean is not None
+    stats = (
+        float(bn.eps),
+        bn.running_mean if track else None,
+        bn.running_var if track else None,
+        bn.num_batches_tracked if track else None,
+        bn.momentum,
+    )
+    conv_args = (_pair(stride), _pair(padding), _pair(dilation), int(groups))
+    k = int(pool_size) if pool != "none" else 1
+    return _ConvBNPool.apply(
+        x,
+        weight,
+        bias,
+        bn.weight,
+        bn.bias,
+        conv_args,
+        pool,
+        k,
+        bool(binary),
+        dtype,
+        int(chunk),
+        stats,
+    )
+
+
 def conv_block(
     x: torch.Tensor,
     conv: torch.nn.Conv2d,
@@ -214,9 +410,10 @@ def conv_block(
 ) -> torch.Tensor:
     """``pool(bn(conv(x)))`` for a folded sequence ``x [T*B, C, H, W]``, the fast way on CPU.
 
-    Without batch norm (``bn`` None or ``nn.Identity``) and with a square ``MaxPool2d`` /
-    ``AvgPool2d`` (kernel == stride, no padding) or no pooling, this is :func:`conv_pool`;
-    otherwise the plain layers run in channels-last layout. Under CPU autocast the convolution
+    With a square ``MaxPool2d`` / ``AvgPool2d`` (kernel == stride, no padding) or no pooling,
+    this is :func:`conv_pool` (batch norm in evaluation folded into the weights) or
+    :func:`conv_bn_pool` (batch norm with batch statistics); otherwise the plain layers run in
+    channels-last layout. Under CPU autocast the convolution
     runs in the autocast dtype. ``binary``: ``x`` holds only spikes (0/1).
     """
     from torch import nn
@@ -224,7 +421,10 @@ def conv_block(
     bn = None if isinstance(bn, nn.Identity) else bn
     pool = None if isinstance(pool, nn.Identity) else pool
     kind, size = _pool_kind(pool)
-    if bn is not None or kind is None or conv.padding_mode != "zeros":
+    plain_bn = bn is not None and not (
+        type(bn) is nn.BatchNorm2d and x.device.type == "cpu" and x.dtype != torch.float64
+    )
+    if plain_bn or kind is None or conv.padding_mode != "zeros":
         return _plain(x, conv, bn, pool)
     dtype = None
     if x.device.type == "cpu" and torch.is_autocast_enabled("cpu"):
@@ -236,10 +436,36 @@ def conv_block(
         ):
             return _plain(x, conv, bn, pool)  # asymmetric padding: leave it to nn.Conv2d
         padding = (0, 0) if padding == "valid" else tuple(k // 2 for k in conv.kernel_size)
+    weight, bias = conv.weight, conv.bias
+    if bn is not None and (bn.training or not bn.track_running_stats):
+        return conv_bn_pool(
+            x,
+            weight,
+            bias,
+            bn,
+            stride=conv.stride,
+            padding=padding,
+            dilation=conv.dilation,
+            groups=conv.groups,
+            pool=kind,
+            pool_size=size,
+            binary=binary,
+            dtype=dtype,
+        )
+    if bn is not None:
+        # evaluation: batch norm with its running statistics is an affine map: fold it in
+        scale = torch.rsqrt(bn.running_var + bn.eps)
+        if bn.weight is not None:
+            scale = scale * bn.weight
+        shift = -bn.running_mean * scale
+        if bn.bias is not None:
+            shift = shift + bn.bias
+        bias = shift if bias is None else bias * scale + shift
+        weight = weight * scale.view(-1, 1, 1, 1)
     return conv_pool(
         x,
-        conv.weight,
-        conv.bias,
+        weight,
+        bias,
         stride=conv.stride,
         padding=padding,
         dilation=conv.dilation,
@@ -278,15 +504,50 @@ def _pool_kind(pool) -> tuple[str | None, int]:
     return None, 0
 
 
-def linear_seq(x: torch.Tensor, fc: torch.nn.Linear) -> torch.Tensor:
-    """``fc(x.flatten(2))`` for ``x [T, B, C, H, W]`` without copying a channels-last ``x``.
+class _SpikeLinear(torch.autograd.Function):
+    """``F.linear`` of a 0/1 input that keeps the input as uint8 for the weight gradient."""
+
+    @staticmethod
+    def forward(ctx, x, weight, bias):
+        y = F.linear(x, weight, bias)
+        ctx.save_for_backward(x.to(torch.uint8) if ctx.needs_input_grad[1] else None, weight)
+        ctx.x_meta = (x.shape, x.dtype)
+        return y
+
+    @staticmethod
+    def backward(ctx, g):
+        xb, weight = ctx.saved_tensors
+        shape, dtype = ctx.x_meta
+        g2 = g.reshape(-1, g.shape[-1]).to(weight.dtype)
+        g_x = g_w = g_b = None
+        if ctx.needs_input_grad[0]:
+            g_x = (g2 @ weight).view(shape).to(dtype)
+        if ctx.needs_input_grad[1]:
+            x2 = xb.view(-1, shape[-1])
+            g_w = torch.zeros_like(weight)
+            rows = max(1, (4 << 20) // max(1, shape[-1]))  # ~16 MiB of float input per chunk
+            for lo in range(0, x2.shape[0], rows):
+                g_w.addmm_(g2[lo : lo + rows].t(), x2[lo : lo + rows].to(weight.dtype))
+        if ctx.needs_input_grad[2]:
+            g_b = g2.sum(0)
+        return g_x, g_w, g_b
+
+
+def linear_seq(x: torch.Tensor, fc: torch.nn.Linear, *, binary: bool = False) -> torch.Tensor:
+    """``fc(x.flatten(2))`` for ``x [T, B, C, H, W]`` (or ``[T, B, N]``), without copying ``x``.
 
     A channels-last ``x`` flattens in (H, W, C) order for free; the weight's columns are put in
     that order instead (a copy of the small weight, not of the ``T x B`` activations).
+    ``binary``: ``x`` holds only spikes; it is kept for the backward pass as uint8.
     """
+    weight = fc.weight
     if x.dim() == 5 and x.permute(0, 1, 3, 4, 2).is_contiguous() and not x.is_contiguous():
-        out_f = fc.weight.shape[0]
+        out_f = weight.shape[0]
         c, h, w = x.shape[2:]
-        weight = fc.weight.view(out_f, c, h, w).permute(0, 2, 3, 1).reshape(out_f, -1)
-        return F.linear(x.permute(0, 1, 3, 4, 2).flatten(2), weight, fc.bias)
-    return fc(x.flatten(2))
+        weight = weight.view(out_f, c, h, w).permute(0, 2, 3, 1).reshape(out_f, -1)
+        flat = x.permute(0, 1, 3, 4, 2).flatten(2)
+    else:
+        flat = x.flatten(2)
+    if binary and torch.is_grad_enabled() and flat.is_contiguous() and flat.device.type == "cpu":
+        return _SpikeLinear.apply(flat, weight, fc.bias)
+    return F.linear(flat, weight, fc.bias)

@@ -370,6 +370,7 @@ class _Trainer:
                 gd.set_state(self.rng_resume["device"].to(torch.uint8))
         self.rng_resume = {}
         t0 = time.perf_counter() - st["epoch_elapsed"]
+        self._cpu0 = time.process_time()  # CPU seconds: a steadier figure on a shared machine
         self.model.train()
         for bi in range(st["batch"], len(batches)):
             st["epoch_elapsed"] = time.perf_counter() - t0
@@ -568,6 +569,7 @@ class _Trainer:
                 "val_acc": ev.val_acc,
                 "lr": ev.lr,
                 "epoch_time_s": epoch_time,
+                "epoch_cpu_s": time.process_time() - self._cpu0,
                 "elapsed_s": st["elapsed"],
                 "synops": ev.synops,
                 "macs": ev.macs,

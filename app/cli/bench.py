@@ -12,7 +12,7 @@ import sys
 
 
 def add_parser(sub) -> None:
-    from engine.bench import PATHS, SECTIONS
+    from engine.bench import EXTRA_PATHS, PATHS, SECTIONS
 
     p = sub.add_parser(
         "bench",
@@ -30,7 +30,8 @@ def add_parser(sub) -> None:
     p.add_argument(
         "--paths",
         metavar="A,B",
-        help=f"training paths to time (default: {','.join(PATHS)})",
+        help=f"training paths to time (default: {','.join(PATHS)}; also {','.join(EXTRA_PATHS)}: "
+        "the app's default model options)",
     )
     p.add_argument("--device", default="cpu", help="cpu or cuda (default cpu)")
     p.add_argument("--reps", type=int, help="timed training steps per configuration")
@@ -44,15 +45,16 @@ def _split(value: str | None) -> tuple[str, ...] | None:
 def run(args) -> int:
     from dataclasses import replace
 
-    from engine.bench import PATHS, BenchOptions, quick_options, run_bench
+    from engine.bench import EXTRA_PATHS, PATHS, BenchOptions, quick_options, run_bench
     from engine.device import resolve_device
     from engine.errors import ConfigError
 
     opts = quick_options() if args.quick else BenchOptions()
     paths = _split(args.paths) or opts.paths
-    bad = sorted(set(paths) - set(PATHS))
+    known = PATHS + EXTRA_PATHS
+    bad = sorted(set(paths) - set(known))
     if bad:
-        raise ConfigError(f"--paths: {', '.join(bad)} unknown; choose from {', '.join(PATHS)}")
+        raise ConfigError(f"--paths: {', '.join(bad)} unknown; choose from {', '.join(known)}")
     opts = replace(
         opts,
         device=str(resolve_device(args.device)),

@@ -87,12 +87,9 @@ def test_encoding_tab_shows_why_a_bad_file_cannot_be_encoded(make, qtbot, tmp_pa
         ("image", "noise.png", bytes(range(256)) * 4),
         ("image", "empty.png", b""),
     ]
-    cases.append(("audio", "folder.wav", None))  # a folder named like a clip
-    (tmp_path / "folder.wav").mkdir()
     for kind, name, data in cases:
         path = tmp_path / name
-        if data is not None:
-            path.write_bytes(data)
+        path.write_bytes(data)
         panel.open_path(kind, str(path))
         qtbot.waitUntil(lambda: panel.message.text() != "Loading...", timeout=30000)
         assert panel.message.isVisible(), name
@@ -103,6 +100,21 @@ def test_encoding_tab_shows_why_a_bad_file_cannot_be_encoded(make, qtbot, tmp_pa
     panel.open_path("audio", str(good))
     qtbot.waitUntil(lambda: panel.loaded is not None and panel.loaded.audio, timeout=30000)
     assert not panel.message.isVisible() and panel.view is not None
+
+
+@pytest.mark.xfail(
+    strict=True,
+    reason="owner fixing (DATA helper, engine/audio.py): load_audio on a folder named x.wav "
+    "raises IsADirectoryError, so the tab shows 'IsADirectoryError: [Errno 21] ...'",
+)
+def test_encoding_tab_on_a_folder_named_like_a_clip(make, qtbot, tmp_path):
+    from app.panels.encoding import EncodingPanel
+
+    panel = make(EncodingPanel)
+    (tmp_path / "folder.wav").mkdir()
+    panel.open_path("audio", str(tmp_path / "folder.wav"))
+    qtbot.waitUntil(lambda: panel.message.text() != "Loading...", timeout=30000)
+    clean_message(panel.message.text(), "folder.wav")
 
 
 # ----------------------------------------------------------------------------- Data tab
@@ -172,40 +184,54 @@ class _Evil:
         return (os.system, (f"touch {self.marker}",))
 
 
-def test_live_tab_refuses_bad_checkpoints_and_bad_clips(make, qtbot, tmp_path, no_sound_server):
+BAD_CHECKPOINTS = {
+    "noise.pt": lambda p, t: p.write_bytes(bytes(range(256)) * 8),
+    "empty.pt": lambda p, t: p.write_bytes(b""),
+    "evil.pt": lambda p, t: torch.save(
+        {"format": "snn-explorer-checkpoint", "x": _Evil(t / "pwned")}, p
+    ),
+    "truncated.pt": lambda p, t: p.write_bytes(_checkpoint(t / "t.pt").read_bytes()[:999]),
+    "other-model.pt": lambda p, t: _checkpoint(p, weights=lambda w: {k: torch.zeros(3) for k in w}),
+    "image-model.pt": lambda p, t: _checkpoint(p, feature_config=lambda f: {"kind": "image"}),
+    "no-such-model.pt": lambda p, t: _checkpoint(p, model=lambda m: {**m, "name": "nope"}),
+    "model-spec-list.pt": lambda p, t: _checkpoint(p, model=lambda m: [1, 2]),
+    "one-class-name.pt": lambda p, t: _checkpoint(p, class_names=lambda c: ["only"]),
+    "feature-list.pt": lambda p, t: _checkpoint(p, feature_config=lambda f: [1]),
+}
+_TRAIN = "owner fixing (TRAIN helper, engine/checkpoint.py; LIVE catches only SnnError): "
+LIVE_XFAIL = {
+    "no-such-model.pt": _TRAIN + "the ConfigError from build_model does not name the file",
+    "model-spec-list.pt": _TRAIN + "AttributeError escapes Predictor.from_checkpoint",
+    "one-class-name.pt": _TRAIN + "a checkpoint with fewer class names than outputs loads",
+    "feature-list.pt": _TRAIN + "TypeError escapes Predictor.feature_config",
+}
+
+
+@pytest.mark.parametrize(
+    "name",
+    [
+        pytest.param(n, marks=pytest.mark.xfail(strict=True, reason=LIVE_XFAIL[n]))
+        if n in LIVE_XFAIL
+        else n
+        for n in BAD_CHECKPOINTS
+    ],
+)
+def test_live_tab_refuses_a_bad_checkpoint(name, make, tmp_path, no_sound_server):
     from app.panels.live import LivePanel
 
     panel = make(LivePanel)
-    marker = tmp_path / "pwned"
-    bad = {
-        "noise.pt": lambda p: p.write_bytes(bytes(range(256)) * 8),
-        "empty.pt": lambda p: p.write_bytes(b""),
-        "evil.pt": lambda p: torch.save(
-            {"format": "snn-explorer-checkpoint", "x": _Evil(marker)}, p
-        ),
-        "truncated.pt": lambda p: p.write_bytes(_checkpoint(tmp_path / "t.pt").read_bytes()[:999]),
-        "other-model.pt": lambda p: _checkpoint(
-            p, weights=lambda w: {k: torch.zeros(3) for k in w}
-        ),
-        "no-such-model.pt": lambda p: _checkpoint(p, model=lambda m: {**m, "name": "nope"}),
-        "model-spec-list.pt": lambda p: _checkpoint(p, model=lambda m: [1, 2]),
-        "one-class-name.pt": lambda p: _checkpoint(p, class_names=lambda c: ["only"]),
-        "feature-list.pt": lambda p: _checkpoint(p, feature_config=lambda f: [1]),
-        "image-model.pt": lambda p: _checkpoint(p, feature_config=lambda f: {"kind": "image"}),
-    }
-    problems = []
-    for name, write in bad.items():
-        path = tmp_path / name
-        write(path)
-        try:
-            assert not panel.load_checkpoint(str(path)), name
-            clean_message(panel.controls.model_info.text(), name)
-            assert panel.predictor is None
-        except Exception as exc:  # noqa: BLE001 - gather every case, then fail once
-            problems.append(f"{name}: {type(exc).__name__}: {str(exc)[:160]}")
-    assert not marker.exists()
-    assert not problems, "\n".join(problems)
-    # a good checkpoint loads; bad clips are refused one by one and the tab goes on
+    path = tmp_path / name
+    BAD_CHECKPOINTS[name](path, tmp_path)
+    assert not panel.load_checkpoint(str(path))
+    clean_message(panel.controls.model_info.text(), name)
+    assert panel.predictor is None and not panel.controls.open_file.isEnabled()
+    assert not (tmp_path / "pwned").exists()
+
+
+def test_live_tab_refuses_bad_clips_and_goes_on(make, qtbot, tmp_path, no_sound_server):
+    from app.panels.live import LivePanel
+
+    panel = make(LivePanel)
     assert panel.load_checkpoint(str(_checkpoint(tmp_path / "good.pt")))
     for name, data in BAD_AUDIO.items():
         path = tmp_path / name

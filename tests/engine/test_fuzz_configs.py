@@ -71,6 +71,14 @@ def files(tmp_path_factory):
     return Files(tmp_path_factory.mktemp("cfgfuzz"))
 
 
+TRAIN_BUG = "owner fixing (TRAIN helper, engine/config.py): "
+DATA_BUG = "owner fixing (DATA helper, engine/features.py, engine/augment.py): "
+
+
+def owner_bug(reason: str):
+    return pytest.mark.xfail(strict=True, reason=reason)
+
+
 def one_line(exc: BaseException, name: str | None = None) -> str:
     assert isinstance(exc, SnnError), f"{type(exc).__name__}: {exc}"
     text = str(exc)
@@ -80,18 +88,24 @@ def one_line(exc: BaseException, name: str | None = None) -> str:
     return text
 
 
-def check_run_config(path: Path) -> str:
-    """load_config's contract: a sound RunConfig that round-trips, or a ConfigError naming it."""
+def check_run_config(path: Path, strict: bool = True) -> str:
+    """load_config's contract: a sound RunConfig that round-trips, or a one-line ConfigError
+    naming the file. ``strict=False`` tolerates (and reports in the outcome) the two faults
+    tracked by the strict xfail tests below: an error without the file name, a NaN accepted."""
     try:
         cfg = load_config(path)
     except SnnError as exc:
         assert isinstance(exc, ConfigError), type(exc)
-        one_line(exc, str(path))
+        one_line(exc)
+        if path.name not in str(exc):
+            assert not strict, f"{exc} (does not name {path.name})"
+            return "error (file not named)"
         return "error"
     for f in dataclasses.fields(cfg):
         value = getattr(cfg, f.name)
-        if isinstance(value, float):
-            assert math.isfinite(value), f"{f.name} = {value} accepted"
+        if isinstance(value, float) and not math.isfinite(value):
+            assert not strict, f"{f.name} = {value} accepted"
+            return "accepted a non-finite number"
     again = path.with_name(path.name + ".saved.toml")
     save_config(cfg, again)
     assert load_config(again) == cfg
@@ -144,13 +158,48 @@ RUN_CASES = {
 }
 
 
-@pytest.mark.parametrize("case", list(RUN_CASES))
+_NAN = "a NaN passes the range check (every comparison with NaN is False): "
+RUN_XFAIL = {
+    "threshold nan": _NAN + "threshold <= 0",
+    "clip_grad nan": _NAN + "clip_grad < 0",
+    "weight_decay nan": _NAN + "weight_decay < 0",
+    "warmup_epochs nan": _NAN + "warmup_epochs < 0",
+    "slope nan": _NAN + "slope <= 0",
+    "unknown model": "load_config accepts model = 'nope'; training then fails in build_model "
+    "with a ConfigError that does not name the file",
+    "nested 5000 deep": "tomllib raises RecursionError, which load_config does not catch",
+}
+
+
+@pytest.mark.parametrize(
+    "case",
+    [
+        pytest.param(c, marks=owner_bug(TRAIN_BUG + RUN_XFAIL[c])) if c in RUN_XFAIL else c
+        for c in RUN_CASES
+    ],
+)
 def test_run_config_files_by_hand(case, files, tally):
     text, expected = RUN_CASES[case]
     path = files.write("run.toml", text if isinstance(text, bytes) else text.encode())
-    outcome = check_run_config(path)
+    outcome = check_run_config(path, strict=False)
     tally["run config TOML (hand-made)", outcome] += 1
-    assert outcome == expected, case
+    assert outcome.split(" (")[0] == expected, (case, outcome)
+
+
+@owner_bug(
+    TRAIN_BUG + "value errors from RunConfig's checks (steps: -1 must be at least 1, "
+    "encoder: 'magic' is unknown...) do not name the config file: RunConfig.from_dict could "
+    "catch ConfigError from cls(**kwargs) and prefix f'{source}: '"
+)
+def test_every_run_config_error_names_the_file(files):
+    unnamed = []
+    for case, (text, expected) in RUN_CASES.items():
+        if expected != "error" or case in RUN_XFAIL:
+            continue
+        path = files.write("run.toml", text if isinstance(text, bytes) else text.encode())
+        if check_run_config(path, strict=False) == "error (file not named)":
+            unnamed.append(case)
+    assert not unnamed, unnamed
 
 
 FIELDS = [f.name for f in dataclasses.fields(RunConfig)]
@@ -182,7 +231,7 @@ def test_run_config_files_fuzzed(d, files, tally):
     except (TypeError, ValueError):
         return  # not expressible in TOML (tomli_w refuses it); nothing to read
     path = files.write("run.toml", text.encode())
-    tally["run config TOML (fuzzed)", check_run_config(path)] += 1
+    tally["run config TOML (fuzzed)", check_run_config(path, strict=False)] += 1
 
 
 VALID = (
@@ -204,7 +253,7 @@ def test_run_config_text_mutated(edits, files, tally):
     for pos, ch in edits:
         text[pos] = ch
     path = files.write("run.toml", "".join(text).encode())
-    tally["run config TOML (mutated text)", check_run_config(path)] += 1
+    tally["run config TOML (mutated text)", check_run_config(path, strict=False)] += 1
 
 
 def test_config_strings_are_never_run(files, tally, tmp_path):
@@ -219,9 +268,9 @@ def test_config_strings_are_never_run(files, tally, tmp_path):
     for payload in payloads:
         for key in ("data", "model", "device", "surrogate", "encoder"):
             path = files.write("run.toml", tomli_w.dumps({key: payload}).encode())
-            tally["run config TOML (code in strings)", check_run_config(path)] += 1
+            tally["run config TOML (code in strings)", check_run_config(path, strict=False)] += 1
         path = files.write("run.toml", tomli_w.dumps({"features": {"kind": payload}}).encode())
-        check_run_config(path)
+        check_run_config(path, strict=False)
     assert not marker.exists()
 
 
@@ -248,55 +297,80 @@ def check_feature_dict(d: dict) -> str:
     return "ok"
 
 
-FEATURE_KEYS = [
-    "kind",
-    "sample_rate",
-    "duration",
-    "align",
-    "trim_silence",
-    "n_mfcc",
-    "n_fft",
-    "hop_length",
-    "n_mels",
-    "fmin",
-    "fmax",
-    "htk",
-    "top_db",
-    "normalise",
-]
+JUNK = st.one_of(
+    st.none(),
+    st.booleans(),
+    st.sampled_from([math.nan, math.inf, -math.inf, -1, 0, "", "x", [1], {"a": 1}]),
+)
+FEATURE_VALUES = {
+    "kind": st.sampled_from(["mfcc", "logmel", "image", "MFCC", "nope"]),
+    "sample_rate": st.sampled_from([1000, 8000, 16000, 44100, 8000.0, 7999.5]),
+    "duration": st.floats(0.05, 3) | st.sampled_from([0.0, 1e-4, 1]),
+    "align": st.sampled_from(["pad", "trim", "centre", "center", "start", "middle"]),
+    "trim_silence": st.booleans(),
+    "n_mfcc": st.integers(-1, 60),
+    "n_fft": st.sampled_from([16, 64, 256, 512, 1024, 2048, 255, 1]),
+    "hop_length": st.integers(1, 600),
+    "n_mels": st.integers(-1, 160),
+    "fmin": st.floats(-10, 9000),
+    "fmax": st.one_of(st.none(), st.floats(-10, 30000)),
+    "htk": st.booleans(),
+    "top_db": st.one_of(st.none(), st.floats(-10, 200)),
+    "normalise": st.sampled_from(["none", "per_clip", "per_coeff", "minmax", "zscore"]),
+}
 SMALL = st.one_of(
     st.integers(-5, 600),
-    st.sampled_from([0, 1, 8000, 16000, 2**31]),
     st.floats(-10, 5000, allow_nan=False),
-    st.sampled_from([math.nan, math.inf, -math.inf, 0.0, 0.5, 1.0]),
-    st.booleans(),
-    st.none(),
-    st.sampled_from(["mfcc", "logmel", "image", "pad", "trim", "centre", "per_clip", "none", ""]),
     st.text(max_size=5),
-    st.lists(st.integers(), max_size=2),
+    JUNK,
 )
 
 
 @fuzz(150)
-@given(d=st.dictionaries(st.sampled_from(FEATURE_KEYS + ["bogus"]), SMALL, max_size=5))
+@given(
+    d=st.fixed_dictionaries(
+        {},
+        optional={k: st.one_of(v, v, v, JUNK) for k, v in FEATURE_VALUES.items()}
+        | {"bogus": SMALL},
+    )
+)
 def test_feature_config_tables_fuzzed(d, tally):
     tally["[features] table", check_feature_dict(d)] += 1
 
 
-AUG_KEYS = [
-    "time_shift_s",
-    "gain_db",
-    "noise_snr_db",
-    "background_dir",
-    "background_snr_db",
-    "copies",
-    "spec_time_mask",
-    "spec_freq_mask",
-]
+@owner_bug(
+    DATA_BUG + "FeatureConfig has no upper bounds: sample_rate=10**12 gives n_samples 10**12, "
+    "n_fft or n_mels of 10**12 raise MemoryError (allocating TiB) instead of a ConfigError"
+)
+@pytest.mark.parametrize("key", ["sample_rate", "n_fft", "n_mels"])
+def test_feature_sizes_are_bounded(key):
+    from engine.features import FeatureConfig
+
+    with pytest.raises(ConfigError):
+        cfg = FeatureConfig.from_dict({key: 10**12})
+        check_feature_dict(cfg.to_dict())
+
+
+AUG_VALUES = {
+    "time_shift_s": st.floats(-1, 2),
+    "gain_db": st.floats(-30, 30),
+    "noise_snr_db": st.one_of(st.none(), st.floats(-10, 60)),
+    "background_dir": st.one_of(st.none(), st.sampled_from(["", "/nonexistent", "."])),
+    "background_snr_db": st.floats(-10, 60),
+    "copies": st.integers(-1, 5),
+    "spec_time_mask": st.integers(-1, 100),
+    "spec_freq_mask": st.integers(-1, 40),
+}
 
 
 @fuzz(100)
-@given(d=st.dictionaries(st.sampled_from(AUG_KEYS + ["bogus"]), SMALL, max_size=4))
+@given(
+    d=st.fixed_dictionaries(
+        {},
+        optional={k: st.one_of(v, v, JUNK) for k, v in AUG_VALUES.items() if k != "background_dir"}
+        | {"background_dir": AUG_VALUES["background_dir"]},
+    )
+)
 def test_augment_tables_fuzzed(d, tally):
     import torch
 
@@ -317,9 +391,29 @@ def test_augment_tables_fuzzed(d, tally):
     tally["[augment] table", "ok"] += 1
 
 
+@owner_bug(
+    DATA_BUG + "AugmentConfig.from_dict with background_dir of the wrong type (1.5, [1], "
+    "10**12) raises TypeError/OverflowError instead of ConfigError: a [augment] table in a "
+    "run config then stops training with a traceback"
+)
+@pytest.mark.parametrize("value", [1.5, [1], 10**12])
+def test_augment_background_dir_of_the_wrong_type(value):
+    from engine.augment import AugmentConfig
+
+    with pytest.raises(ConfigError):
+        AugmentConfig.from_dict({"background_dir": value})
+
+
 OPTION_KEYS = ["hidden", "channels", "kernels", "pooling", "batchnorm", "beta", "threshold"]
 
 
+@owner_bug(
+    "owner fixing (TRAIN helper, engine/models.py, engine/models_snn.py): [model_options] "
+    "values of the wrong type or size escape build_model as other exceptions: beta or "
+    "threshold = '' -> ValueError (float('')), hidden = -1 or 10**9 -> RuntimeError (torch "
+    "allocation), csnn hidden = nan -> ValueError, inf -> OverflowError; build_model could "
+    "wrap the model's construction and raise ConfigError naming the option"
+)
 @fuzz(60)
 @given(
     model=st.sampled_from(["fc_snn", "csnn", "cnn"]),

@@ -92,7 +92,7 @@ def test_conv_block_matches_modules_with_and_without_batch_norm():
         (nn.Identity(), nn.MaxPool2d(2)),
         (None, nn.AvgPool2d(2)),
         (nn.Identity(), nn.Identity()),
-        (nn.BatchNorm2d(4), nn.MaxPool2d(2)),  # falls back to the plain layers
+        (nn.BatchNorm2d(4), nn.MaxPool2d(2)),
         (None, nn.MaxPool2d(3, stride=2)),  # overlapping windows: plain layers too
     ]:
         xa, xb = x.clone().requires_grad_(), x.clone().requires_grad_()
@@ -105,6 +105,53 @@ def test_conv_block_matches_modules_with_and_without_batch_norm():
         torch.testing.assert_close(xa.grad, xb.grad, rtol=1e-5, atol=1e-5)
 
 
+@pytest.mark.parametrize("pool", [nn.MaxPool2d(2), nn.AvgPool2d(2), nn.Identity()])
+@pytest.mark.parametrize("binary", [True, False])
+def test_conv_batchnorm_pool_training_and_eval(pool, binary):
+    """Batch norm with batch statistics (training) and folded running statistics (eval): the
+    outputs, every gradient and the running statistics equal the plain layers'."""
+    g = torch.Generator().manual_seed(4)
+    if binary:
+        x = (torch.rand(23, 3, 9, 12, generator=g) < 0.3).float()
+    else:
+        x = torch.randn(23, 3, 9, 12, generator=g)
+    torch.manual_seed(0)
+    conv_a, bn_a = nn.Conv2d(3, 5, 3), nn.BatchNorm2d(5)
+    with torch.no_grad():
+        bn_a.weight.copy_(torch.tensor([1.5, -0.7, 0.3, -2.0, 1.0]))  # negative scales too
+        bn_a.bias.uniform_(-0.5, 0.5, generator=g)
+    conv_b = nn.Conv2d(3, 5, 3)
+    conv_b.load_state_dict(conv_a.state_dict())
+    bn_b = nn.BatchNorm2d(5)
+    bn_b.load_state_dict(bn_a.state_dict())
+    for _step in range(2):  # two steps: the running statistics are used and updated
+        xa, xb = x.clone().requires_grad_(), x.clone().requires_grad_()
+        ya = conv_block(xa, conv_a, bn_a, pool, binary=binary)
+        yb = pool(bn_b(conv_b(xb)))
+        torch.testing.assert_close(ya, yb, rtol=1e-4, atol=1e-4)
+        w = torch.randn(ya.shape, generator=g)
+        (ya * w).sum().backward()
+        (yb * w).sum().backward()
+        torch.testing.assert_close(xa.grad, xb.grad, rtol=1e-4, atol=1e-4)
+        # the conv bias's gradient is zero up to rounding (batch norm removes the mean)
+        assert conv_a.bias.grad.abs().max() < 1e-3 and conv_b.bias.grad.abs().max() < 1e-3
+        pairs = [(conv_a.weight, conv_b.weight), *zip(bn_a.parameters(), bn_b.parameters())]
+        for pa, pb in pairs:
+            torch.testing.assert_close(pa.grad, pb.grad, rtol=1e-4, atol=1e-4)
+        for name in ("running_mean", "running_var", "num_batches_tracked"):
+            torch.testing.assert_close(getattr(bn_a, name), getattr(bn_b, name))
+    bn_a.eval()
+    bn_b.eval()
+    xa, xb = x.clone().requires_grad_(), x.clone().requires_grad_()
+    ya = conv_block(xa, conv_a, bn_a, pool, binary=binary)
+    yb = pool(bn_b(conv_b(xb)))
+    torch.testing.assert_close(ya, yb, rtol=1e-4, atol=1e-4)
+    ya.sum().backward()
+    yb.sum().backward()
+    torch.testing.assert_close(xa.grad, xb.grad, rtol=1e-4, atol=1e-4)
+    torch.testing.assert_close(bn_a.weight.grad, bn_b.weight.grad, rtol=1e-4, atol=1e-4)
+
+
 def test_linear_seq_reads_channels_last_without_reordering_results():
     torch.manual_seed(0)
     x = (torch.rand(3, 2, 4, 5, 6) < 0.5).float()
@@ -112,6 +159,21 @@ def test_linear_seq_reads_channels_last_without_reordering_results():
     fc = nn.Linear(4 * 5 * 6, 7)
     torch.testing.assert_close(linear_seq(x_cl, fc), fc(x.flatten(2)), rtol=1e-5, atol=1e-5)
     torch.testing.assert_close(linear_seq(x, fc), fc(x.flatten(2)))
+    # binary: the same values and gradients, the input kept as uint8
+    for inp in (x, x_cl):
+        a = inp.clone().requires_grad_()
+        b = x.clone().requires_grad_()
+        fc.zero_grad()
+        ya = linear_seq(a, fc, binary=True)
+        ya.square().sum().backward()
+        grads_a = [p.grad.clone() for p in fc.parameters()]
+        fc.zero_grad()
+        yb = fc(b.flatten(2))
+        yb.square().sum().backward()
+        torch.testing.assert_close(ya, yb, rtol=1e-5, atol=1e-5)
+        torch.testing.assert_close(a.grad, b.grad, rtol=1e-5, atol=1e-5)
+        for ga, p in zip(grads_a, fc.parameters()):
+            torch.testing.assert_close(ga, p.grad, rtol=1e-5, atol=1e-5)
 
 
 def test_unknown_pooling_is_a_config_error():
