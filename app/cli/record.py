@@ -74,15 +74,18 @@ def run(args) -> int:
             split=args.background,
         )
         total = args.count
-        announced = -1
+        announced = waiting = -1
         try:
             for event in gen:
                 if isinstance(event, RecordLevel) and event.clip != announced:
                     announced = event.clip
                     what = f"{total * args.seconds:g} s take" if args.background else "clip"
                     print(f"recording {what} {event.clip + 1}/{total}...", flush=True)
-                elif isinstance(event, RecordWaiting) and event.clip != announced:
-                    pass
+                elif isinstance(event, RecordWaiting) and event.clip != waiting:
+                    waiting = event.clip
+                    print(
+                        f"get ready: clip {event.clip + 1} in {event.remaining_s:.1f} s", flush=True
+                    )
                 elif isinstance(event, ClipSaved):
                     peak = 20 * math.log10(max(event.peak, 1e-9))
                     print(

@@ -11,6 +11,7 @@ the totals are printed at the end of the module (``pytest -s``) and written as J
 from __future__ import annotations
 
 import gzip
+import hashlib
 import io
 import json
 import os
@@ -384,6 +385,10 @@ def csv_root(tmp_path_factory):
     return root
 
 
+def _digest(text: str) -> str:
+    return hashlib.sha1(text.encode("utf-8", "surrogatepass")).hexdigest()[:12]
+
+
 def check_manifest(path: Path) -> str:
     try:
         src = open_source(f"csv:{path}")
@@ -431,7 +436,7 @@ CSV_CASES = {
 @pytest.mark.parametrize("case", list(CSV_CASES))
 def test_csv_manifests_by_hand(case, csv_root, tally):
     text, expected = CSV_CASES[case]
-    path = csv_root / f"{abs(hash(case)) % 10**8}.csv"
+    path = csv_root / f"{_digest(case)}.csv"
     path.write_bytes(text if isinstance(text, bytes) else text.encode("utf-8"))
     outcome = check_manifest(path)
     tally["CSV manifest (hand-made)", outcome] += 1
@@ -474,7 +479,7 @@ def test_csv_manifests_fuzzed(rows, header, bom, newline, delimiter, columns, cs
     for row in rows:
         writer.writerow(list(row)[:columns])
     text = ("\ufeff" if bom else "") + buf.getvalue()
-    path = csv_root / f"fz{abs(hash(text)) % 10**10}.csv"
+    path = csv_root / f"fz{_digest(text)}.csv"
     path.write_text(text, encoding="utf-8", newline="")
     tally["CSV manifest (fuzzed)", check_manifest(path)] += 1
 
