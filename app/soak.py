@@ -29,6 +29,7 @@ import os
 import tempfile
 import threading
 import time
+from collections import Counter
 from dataclasses import asdict, dataclass, field
 
 import numpy as np
@@ -61,6 +62,7 @@ class SoakResult:
     train_epochs: int
     predictions: int  # classifications finished (files) or windows predicted (microphone)
     python_objects_growth: int  # gc-tracked objects, end minus after warm-up
+    object_growth_by_type: tuple[tuple[str, int], ...]  # the types that grew most
     threads_start: int  # OS threads of the process
     threads_end: int
     errors: tuple[str, ...] = ()
@@ -233,7 +235,10 @@ def run_soak(
         samples.append((t, rss_mb()))
         if "objects" not in marks and t >= warm:
             gc.collect()
-            marks["objects"] = len(gc.get_objects())
+            objects = gc.get_objects()
+            marks["objects"] = len(objects)
+            marks["types"] = Counter(type(o).__name__ for o in objects)
+            del objects
             marks["rss_warm"] = samples[-1][1]
         if int(t // 60) > marks.get("minute", 0):  # one line a minute
             marks["minute"] = int(t // 60)
@@ -275,7 +280,12 @@ def run_soak(
     driver.stop()
     sample()
     gc.collect()
-    objects_end = len(gc.get_objects())
+    objects = gc.get_objects()
+    objects_end = len(objects)
+    types_end = Counter(type(o).__name__ for o in objects)
+    del objects
+    types_end.subtract(marks.get("types", types_end))
+    grown = tuple((k, n) for k, n in types_end.most_common(8) if n > 0)
     train_steps = len(training.history.step_x) - steps_before
     train_epochs = len(training.history.epochs)
     threads_end = os_threads()
@@ -320,6 +330,7 @@ def run_soak(
         train_epochs=train_epochs,
         predictions=predictions[0],
         python_objects_growth=objects_end - int(marks.get("objects", objects_end)),
+        object_growth_by_type=grown,
         threads_start=threads_start,
         threads_end=threads_end,
         errors=tuple(dict.fromkeys(errors)),

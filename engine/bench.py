@@ -80,7 +80,14 @@ QUICK_CASES = (
     TrainCase("mnist_quick", "MNIST 1x28x28, B=4, T=3", (1, 28, 28), 4, 3, 10, (4, 8), (5, 5)),
 )
 PATHS = ("reference", "app", "app_bf16", "prototype", "prototype_bf16")
-EXTRA_PATHS = ("app_default", "app_default_bf16", "prototype_default", "prototype_default_bf16")
+EXTRA_PATHS = (
+    "app_default",
+    "app_default_bf16",
+    "prototype_default",
+    "prototype_default_bf16",
+    "prototype_malloc",
+    "prototype_bf16_malloc",
+)
 # "prototype": the app's CSNN modules run through :func:`prototype_forward` (the conv blocks
 # through engine.spikeops), the forward proposed for engine.models_snn.CSNN
 
@@ -309,13 +316,18 @@ def _app(case: TrainCase, device, amp: str | None, prototype: bool = False, repo
 
 
 def _build_path(path: str, case: TrainCase, device):
-    """``reference``, or ``app`` / ``prototype`` with optional ``_default`` (the app's default
-    model options instead of the report's network) and ``_bf16`` (bf16 autocast) suffixes."""
+    """``reference``, or ``app`` / ``prototype`` with optional suffixes: ``_default`` (the app's
+    default model options instead of the report's network), ``_bf16`` (bf16 autocast),
+    ``_malloc`` (:func:`engine.spikeops.keep_freed_memory` first)."""
     if path == "reference":
         return _reference(case, device)
     base, *flags = path.split("_")
-    if base not in ("app", "prototype") or not set(flags) <= {"bf16", "default"}:
+    if base not in ("app", "prototype") or not set(flags) <= {"bf16", "default", "malloc"}:
         raise ValueError(f"unknown bench path {path!r}")
+    if "malloc" in flags:
+        from engine.spikeops import keep_freed_memory
+
+        keep_freed_memory()
     amp = "bf16" if "bf16" in flags else None
     return _app(case, device, amp, prototype=base == "prototype", report="default" not in flags)
 

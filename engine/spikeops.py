@@ -418,6 +418,12 @@ def conv_block(
     """
     from torch import nn
 
+    modules = [m for m in (conv, bn, pool) if m is not None]
+    if _has_forward_hooks(modules):
+        return _plain(x, conv, bn, pool)  # a hook wants each module's own output
+    x = _run_pre_hooks(conv, x)  # e.g. a training loop's stop check
+    for m in modules[1:]:
+        _run_pre_hooks(m, x)  # called for their side effects; the block runs as one op
     bn = None if isinstance(bn, nn.Identity) else bn
     pool = None if isinstance(pool, nn.Identity) else pool
     kind, size = _pool_kind(pool)
@@ -475,6 +481,26 @@ def conv_block(
         binary=binary,
         dtype=dtype,
     )
+
+
+def _has_forward_hooks(modules) -> bool:
+    """Whether calling the modules one by one matters: forward hooks see each module's output."""
+    from torch.nn.modules import module as nn_module
+
+    if nn_module._global_forward_hooks:
+        return True
+    return any(m._forward_hooks for m in modules)
+
+
+def _run_pre_hooks(module, x):
+    from torch.nn.modules import module as nn_module
+
+    hooks = [*nn_module._global_forward_pre_hooks.values(), *module._forward_pre_hooks.values()]
+    for hook in hooks:
+        result = hook(module, (x,))
+        if result is not None:
+            x = result[0] if isinstance(result, tuple) else result
+    return x
 
 
 def _plain(x, conv, bn, pool):
@@ -540,6 +566,9 @@ def linear_seq(x: torch.Tensor, fc: torch.nn.Linear, *, binary: bool = False) ->
     that order instead (a copy of the small weight, not of the ``T x B`` activations).
     ``binary``: ``x`` holds only spikes; it is kept for the backward pass as uint8.
     """
+    if _has_forward_hooks([fc]):
+        return fc(x.flatten(2))  # a hook wants the module's own call
+    x = _run_pre_hooks(fc, x)
     weight = fc.weight
     if x.dim() == 5 and x.permute(0, 1, 3, 4, 2).is_contiguous() and not x.is_contiguous():
         out_f = weight.shape[0]
@@ -551,3 +580,28 @@ def linear_seq(x: torch.Tensor, fc: torch.nn.Linear, *, binary: bool = False) ->
     if binary and torch.is_grad_enabled() and flat.is_contiguous() and flat.device.type == "cpu":
         return _SpikeLinear.apply(flat, weight, fc.bias)
     return F.linear(flat, weight, fc.bias)
+
+
+def keep_freed_memory() -> bool:
+    """Ask glibc to keep freed memory for reuse instead of returning it to the system.
+
+    Training allocates and frees the same large ``[T, ...]`` arrays at every step; glibc serves
+    each one with a fresh ``mmap`` whose pages are then faulted in one by one, which costs more
+    than the arithmetic of a LIF layer. With ``mmap`` off and a high trim threshold the heap
+    keeps those pages (measured: the prototype CSNN's T=50 step 0.66 -> 0.48 s fp32, 0.41 ->
+    0.26 s bf16, for 10-20 % more peak memory). Process-wide and irreversible, so only an
+    application's entry point should call it. Returns False where it does not apply (not glibc).
+    """
+    import ctypes
+    import ctypes.util
+    import sys
+
+    if not sys.platform.startswith("linux"):
+        return False
+    try:
+        libc = ctypes.CDLL(ctypes.util.find_library("c") or "libc.so.6")
+        mallopt = libc.mallopt
+    except (OSError, AttributeError):
+        return False
+    m_trim_threshold, m_mmap_max = -1, -4
+    return bool(mallopt(m_mmap_max, 0)) and bool(mallopt(m_trim_threshold, 1 << 30))

@@ -249,6 +249,7 @@ class _Trainer:
         self.trace_index = int(self.splits["val"][0])
         self.trace_ids: dict[str, tuple[np.ndarray, np.ndarray]] = {}
         self.resumed = ckpt is not None
+        self._stoppable = False  # the stop hooks raise only inside training and evaluation
         if ckpt is not None:
             self._restore(ckpt)
         self.macs = layer_macs(self.model, self.input_shape)
@@ -328,7 +329,7 @@ class _Trainer:
         if self.spiking and not self.resumed:
             yield self._traces(0)
         hooks = self._install_stop_hooks()
-        status = "completed"
+        status, test = "completed", None
         try:
             while st["epoch"] < cfg.epochs and not st["finished"]:
                 try:
@@ -337,18 +338,18 @@ class _Trainer:
                     status = "stopped"
                     break
             else:
-                if st["finished"]:
-                    status = st["finished"]
+                status = st["finished"] or status
+            if status != "stopped":
+                try:
+                    test = self._evaluate(self.splits["test"], weights=self.best_weights)
+                except _Stopped:  # the last checkpoint stays as it was: resume tests again
+                    return (yield from self._finish("stopped", test=None))
         finally:
             for h in hooks:
                 h.remove()
         if status == "stopped":
             path = self._save("checkpoint.pt")
             yield Checkpointed(str(path), st["epoch"], "stop")
-            return (yield from self._finish("stopped", test=None))
-        try:
-            test = self._evaluate(self.splits["test"], weights=self.best_weights)
-        except _Stopped:
             return (yield from self._finish("stopped", test=None))
         return (yield from self._finish(status, test))
 
@@ -433,6 +434,7 @@ class _Trainer:
         for group in self.opt.param_groups:
             group["lr"] = lr
         buffers = [b.detach().clone() for b in self.model.buffers()]
+        self._stoppable = True
         try:
             with self.amp_ctx():
                 out = run_model(
@@ -446,6 +448,8 @@ class _Trainer:
                 b.copy_(saved)
             self.opt.zero_grad(set_to_none=True)
             raise
+        finally:
+            self._stoppable = False
         if self.scaler:
             self.scaler.unscale_(self.opt)
         if cfg.clip_grad:
@@ -464,7 +468,7 @@ class _Trainer:
         """Raise _Stopped inside long forward and backward passes once a stop is asked for."""
 
         def check(*_args):
-            if self.stop.is_set() and self.model.training:
+            if self._stoppable and self.stop.is_set():
                 raise _Stopped
 
         hooks = [m.register_forward_pre_hook(check) for m in self.model.modules()]
@@ -484,6 +488,7 @@ class _Trainer:
         tally = ActivityTally() if self.spiking else None
         preds, loss_sum = [], 0.0
         batch = max(cfg.batch, 64)
+        self._stoppable = True
         try:
             for i in range(0, len(idx), batch):
                 if self.stop.is_set():
@@ -501,6 +506,7 @@ class _Trainer:
                 if tally is not None:
                     tally.add(out.record)
         finally:
+            self._stoppable = False
             if saved is not None:
                 model.load_state_dict(saved)
             model.train()

@@ -176,6 +176,27 @@ def test_linear_seq_reads_channels_last_without_reordering_results():
             torch.testing.assert_close(ga, p.grad, rtol=1e-5, atol=1e-5)
 
 
+def test_module_hooks_still_run():
+    """Forward pre-hooks (a training loop's stop check) run; a forward hook, which wants each
+    module's own output (e.g. counting MACs), makes the block run module by module."""
+    conv, pool = nn.Conv2d(2, 3, 3), nn.MaxPool2d(2)
+    x = torch.rand(4, 2, 8, 8)
+    seen = []
+    pre = conv.register_forward_pre_hook(lambda m, inp: seen.append(("pre", inp[0].shape)))
+    post = conv.register_forward_hook(lambda m, inp, out: seen.append(("post", out.shape)))
+    y = conv_block(x, conv, None, pool)
+    assert seen == [("pre", (4, 2, 8, 8)), ("post", (4, 3, 6, 6))]
+    post.remove()
+    seen.clear()
+    torch.testing.assert_close(conv_block(x, conv, None, pool), y)
+    assert seen == [("pre", (4, 2, 8, 8))]
+    pre.remove()
+    fc = nn.Linear(6, 2)
+    fc.register_forward_hook(lambda m, inp, out: seen.append(("fc", out.shape)))
+    linear_seq(torch.rand(3, 2, 6), fc)
+    assert seen[-1] == ("fc", (3, 2, 2))
+
+
 def test_unknown_pooling_is_a_config_error():
     with pytest.raises(ConfigError, match="pooling"):
         conv_pool(torch.zeros(1, 1, 4, 4), torch.zeros(1, 1, 3, 3), pool="median")

@@ -212,19 +212,20 @@ def test_stop_between_batches_then_resume(digits, reference_run, tmp_path):
 
 
 @pytest.mark.filterwarnings("ignore:.*backward hook:UserWarning")
-@pytest.mark.parametrize("where", ["forward", "backward"])
-def test_stop_inside_a_batch_discards_it_and_resumes_exactly(
-    digits, reference_run, tmp_path, where
-):
-    """A stop asked for in the middle of a forward or backward pass ends that pass at once."""
+@pytest.mark.parametrize("where", ["forward", "backward", "validation"])
+def test_stop_inside_a_pass_discards_it_and_resumes_exactly(digits, reference_run, tmp_path, where):
+    """A stop asked for in the middle of a forward, backward or validation pass ends it at once."""
     run = tmp_path / where
     stop = threading.Event()
     calls = {"n": 0, "steps": 0}
+    at_step = 12 if where == "validation" else 7  # epoch 1 has 12 batches, then validation
 
     def hook(*_args):
-        # set the stop inside the 8th training batch (forward: evaluation runs under no_grad)
-        training = torch.is_grad_enabled() or where == "backward"
-        if training and calls["steps"] == 7:
+        if where == "validation":
+            wanted = not torch.is_grad_enabled()
+        else:  # training passes (the backward hook runs with grad mode off)
+            wanted = torch.is_grad_enabled() or where == "backward"
+        if wanted and calls["steps"] == at_step:
             calls["n"] += 1
             if calls["n"] == 2:
                 stop.set()
@@ -234,9 +235,9 @@ def test_stop_inside_a_batch_discards_it_and_resumes_exactly(
             calls["steps"] += 1
 
     register = (
-        torch.nn.modules.module.register_module_forward_hook
-        if where == "forward"
-        else torch.nn.modules.module.register_module_full_backward_hook
+        torch.nn.modules.module.register_module_full_backward_hook
+        if where == "backward"
+        else torch.nn.modules.module.register_module_forward_hook
     )
     handle = register(hook)
     try:
@@ -244,8 +245,10 @@ def test_stop_inside_a_batch_discards_it_and_resumes_exactly(
     finally:
         handle.remove()
     assert stop.is_set() and result.status == "stopped"
-    assert [e.step for e in events if isinstance(e, StepEnd)][-1] == 7
-    assert load_checkpoint(run / "checkpoint.pt").state["batch"] == 7
+    assert [e.step for e in events if isinstance(e, StepEnd)][-1] == at_step
+    assert not any(isinstance(e, EpochEnd) for e in events)
+    state = load_checkpoint(run / "checkpoint.pt").state
+    assert (state["epoch"], state["batch"]) == (0, at_step)
     _drive(train(_cfg(), run, resume=True, data=digits))
     _assert_same_run(_final(reference_run[0]), _final(run))
 
