@@ -125,6 +125,10 @@ class WorkerHandle(QObject):
         if self._running:
             self._running = False
             self.done.emit()
+            # release the job's closure and detach from the parent panel, so finished handles
+            # do not pile up (the panel keeps a reference to its current one if it needs it)
+            self.worker._factory = None
+            QTimer.singleShot(0, lambda h=self: h.setParent(None))
 
 
 def start_worker(
