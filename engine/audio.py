@@ -100,6 +100,8 @@ def audio_info(path: str | os.PathLike) -> AudioInfo:
         ``"<path>: <reason>"`` for a missing, empty, truncated or undecodable file.
     """
     path = os.fspath(path)
+    if os.path.isdir(path):
+        raise DataError(f"{path}: is a folder, not an audio file")
     try:
         size = os.path.getsize(path)
     except OSError as exc:
@@ -123,9 +125,28 @@ def audio_info(path: str | os.PathLike) -> AudioInfo:
         return AudioInfo(path, rate, channels, frames, "ffmpeg")
     if info.samplerate <= 0 or info.channels <= 0:
         raise DataError(f"{path}: audio header is invalid (rate {info.samplerate})")
-    if info.frames <= 0:
+    frames = int(info.frames)
+    if frames > _MAX_FRAMES_PER_BYTE * size:
+        # a damaged header (FLAC's STREAMINFO, say) can claim days of audio in a few kB
+        frames = _count_frames(path)
+    if frames <= 0:
         raise DataError(f"{path}: holds no audio samples")
-    return AudioInfo(path, int(info.samplerate), int(info.channels), int(info.frames), info.format)
+    return AudioInfo(path, int(info.samplerate), int(info.channels), frames, info.format)
+
+
+#: no codec stores more samples per byte of file than this (FLAC's constant subframes of silence
+#: reach a few thousand); a header claiming more is not believed
+_MAX_FRAMES_PER_BYTE = 8192
+
+
+def _count_frames(path: str) -> int:
+    """Frames actually decodable from ``path``, for a header whose count is implausible.
+
+    libsndfile trusts the header (it seeks past the real end and fails), so ffmpeg decodes it.
+    """
+    if _ffmpeg() is None:
+        raise DataError(f"{path}: damaged header (claims far more samples than the file holds)")
+    return len(_ffmpeg_decode(path)[0])
 
 
 def load_audio(
@@ -187,26 +208,59 @@ def _check_align(align: str) -> str:
 def _decode(path: str) -> tuple[np.ndarray, int]:
     if not os.path.exists(path):
         raise DataError(f"{path}: no such file")
-    size = os.path.getsize(path)
+    if os.path.isdir(path):
+        raise DataError(f"{path}: is a folder, not an audio file")
+    if not os.path.isfile(path):
+        raise DataError(f"{path}: is not a regular file (a device or pipe?)")
+    try:
+        size = os.path.getsize(path)
+        reason = _wav_truncation(path, size) if size else None
+    except OSError as exc:
+        raise DataError(f"{path}: cannot read ({exc.strerror or exc})") from None
     if size == 0:
         raise DataError(f"{path}: empty file (0 bytes)")
-    reason = _wav_truncation(path, size)
     if reason:
         raise DataError(f"{path}: {reason}")
     import soundfile as sf
 
     try:
-        data, sr = sf.read(path, dtype="float32", always_2d=True)
+        with sf.SoundFile(path) as fh:
+            if fh.frames > _MAX_FRAMES_PER_BYTE * size:
+                # a damaged header: reading would allocate for every sample it claims
+                raise DataError(f"{path}: damaged header (claims {fh.frames} samples)")
+            data, sr = fh.read(dtype="float32", always_2d=True), fh.samplerate
     except Exception as exc:  # libsndfile: unknown format, bad header, unsupported codec
         if _ffmpeg() is None:
-            raise DataError(f"{path}: not a readable audio file ({_short(exc)})") from None
+            msg = str(exc) if isinstance(exc, DataError) else None
+            raise DataError(msg or f"{path}: not a readable audio file ({_short(exc)})") from None
         return _ffmpeg_decode(path)
     if data.shape[0] == 0:
         raise DataError(f"{path}: holds no audio samples")
-    y = data[:, 0] if data.shape[1] == 1 else data.mean(axis=1)
+    if not np.all(np.isfinite(data)):
+        raise DataError(f"{path}: contains NaN/inf samples")
+    y = data[:, 0] if data.shape[1] == 1 else data.mean(axis=1, dtype=np.float64)
+    return _checked(path, y), int(sr)
+
+
+#: float files whose peak exceeds this were written on another scale (integer range, say)
+_FLOAT_PEAK_LIMIT = 4.0
+
+
+def _checked(path: str, y: np.ndarray) -> np.ndarray:
+    """``y`` as finite float32 in [-1, 1]-ish: NaN/inf rejected, an off-scale float file rescaled.
+
+    Float WAV/FLAC allow any value; a file written in integer range (peaks of 32767) or with
+    huge values (1e30) would otherwise overflow float32 in the RMS of ``trim_silence_edges``
+    and give inf/NaN features. Mild overshoot (up to ``_FLOAT_PEAK_LIMIT``) is kept as is.
+    """
+    if len(y) == 0:
+        raise DataError(f"{path}: holds no audio samples")
     if not np.all(np.isfinite(y)):
-        raise DataError(f"{path}: holds NaN or infinite samples")
-    return np.ascontiguousarray(y, dtype=np.float32), int(sr)
+        raise DataError(f"{path}: contains NaN/inf samples")
+    peak = float(np.max(np.abs(y)))
+    if peak > _FLOAT_PEAK_LIMIT:
+        y = np.asarray(y, dtype=np.float64) / peak
+    return np.ascontiguousarray(y, dtype=np.float32)
 
 
 def _short(exc: Exception) -> str:
@@ -267,7 +321,7 @@ def _ffmpeg_decode(path: str) -> tuple[np.ndarray, int]:
         msg = out.stderr.decode(errors="replace").strip().splitlines()
         raise DataError(f"{path}: ffmpeg could not decode it ({msg[-1] if msg else 'no output'})")
     y = np.frombuffer(out.stdout[: len(out.stdout) // 4 * 4], dtype="<f4").astype(np.float32)
-    return y, rate
+    return _checked(path, y), rate
 
 
 def resample(y: np.ndarray, orig_sr: int, target_sr: int) -> np.ndarray:
@@ -312,7 +366,11 @@ def trim_silence_edges(
     padded = np.pad(y, (pad, pad))
     n_frames = 1 + max(len(padded) - frame_length, 0) // hop_length
     idx = np.arange(frame_length)[None, :] + hop_length * np.arange(n_frames)[:, None]
-    rms = np.sqrt(np.mean(padded[np.minimum(idx, len(padded) - 1)] ** 2, axis=1))
+    # float64: squares of large samples overflow float32
+    frames = padded[np.minimum(idx, len(padded) - 1)].astype(np.float64)
+    rms = np.sqrt(np.mean(frames**2, axis=1))
+    if not np.all(np.isfinite(rms)):
+        return y
     peak = rms.max()
     if peak <= 0:
         return y

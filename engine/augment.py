@@ -75,8 +75,12 @@ class AugmentConfig:
                 bad(name, "must be an integer >= 0")
         if self.copies > 100:
             bad("copies", "is more than 100 copies per clip")
-        if self.background_dir is not None and not os.path.isdir(self.background_dir):
-            bad("background_dir", "is not a folder")
+        if self.background_dir is not None:
+            # os.path.isdir takes ints as file descriptors: check the type before asking it
+            if not isinstance(self.background_dir, (str, os.PathLike)):
+                bad("background_dir", "must be a folder path (text) or None")
+            if not os.path.isdir(self.background_dir):
+                bad("background_dir", "is not a folder")
 
     @property
     def waveform_enabled(self) -> bool:

@@ -40,6 +40,7 @@ PREDICTIONS = ("count", "first_spike", "mem")
 OPTIMISERS = ("adam", "adamw")
 SCHEDULES = ("cosine", "step", "none")
 CLASS_WEIGHTING = ("none", "weights", "balanced_sampling")
+SELECT = ("last", "best_val")
 RESETS = ("subtract", "zero", "none")
 AMP = ("auto", "off", "bf16", "fp16")
 
@@ -51,7 +52,9 @@ class RunConfig:
     Spiking options (steps, encoder, surrogate, beta...) are ignored by the ANN models.
     ``limit`` > 0 trains on a seeded random slice of about that many examples (val and test
     are cut in the same proportion). ``patience`` > 0 stops after that many epochs without a
-    better validation accuracy. ``clip_grad`` > 0 clips the gradient norm.
+    better validation accuracy. ``select`` keeps the last epoch's weights ("last") or the best
+    validation epoch's ("best_val"): that model is best.pt and is tested. ``clip_grad`` > 0
+    clips the gradient norm.
     """
 
     data: str = ""
@@ -80,7 +83,9 @@ class RunConfig:
     batch: int = 64
     epochs: int = 15
     patience: int = 0
+    select: str = "last"
     clip_grad: float = 1.0
+    label_smoothing: float = 0.0
     class_weighting: str = "none"
     seed: int = 0
     device: str = "auto"
@@ -158,6 +163,7 @@ def _check(c: RunConfig) -> None:
     _choice("optimiser", c.optimiser, OPTIMISERS)
     _choice("schedule", c.schedule, SCHEDULES)
     _choice("class_weighting", c.class_weighting, CLASS_WEIGHTING)
+    _choice("select", c.select, SELECT)
     _choice("reset", c.reset, RESETS)
     _choice("amp", c.amp, AMP)
     positive = {"steps": c.steps, "batch": c.batch, "epochs": c.epochs, "step_size": c.step_size}
@@ -178,6 +184,8 @@ def _check(c: RunConfig) -> None:
     for name in ("weight_decay", "clip_grad", "warmup_epochs"):
         if getattr(c, name) < 0:
             raise ConfigError(f"{name}: {getattr(c, name)} must be 0 or more")
+    if not 0.0 <= c.label_smoothing < 1.0:
+        raise ConfigError(f"label_smoothing: {c.label_smoothing} must lie in [0, 1)")
     if not 0 < c.gamma <= 1:
         raise ConfigError(f"gamma: {c.gamma} must lie in (0, 1]")
     for name in ("val_fraction", "test_fraction"):

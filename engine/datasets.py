@@ -331,6 +331,8 @@ def mnist_source(path: str, spec: str | None = None) -> ImageSource:
         raise DataError(
             f"{spec}: image and label files do not match ({images.shape}, {labels.shape})"
         )
+    if len(images) == 0:
+        raise DataError(f"{spec}: {os.path.basename(test_img)} holds no images")
     train_img = _find_idx(path, "train-images-idx3-ubyte")
     train_lab = _find_idx(path, "train-labels-idx1-ubyte")
     if train_img and train_lab:
@@ -343,6 +345,8 @@ def mnist_source(path: str, spec: str | None = None) -> ImageSource:
     else:
         n_train = int(round(len(images) * 0.8))
         splits = ["train"] * n_train + ["test"] * (len(images) - n_train)
+    if images.dtype.kind == "f" and not np.all(np.isfinite(images)):
+        raise DataError(f"{spec}: the image files hold NaN or infinite pixels")
     if labels.max() > 9 or labels.min() < 0:
         raise DataError(f"{spec}: labels outside 0-9")
     items = [Item(None, int(lab), s, None, i) for i, (lab, s) in enumerate(zip(labels, splits))]

@@ -13,6 +13,7 @@ from __future__ import annotations
 import hashlib
 import os
 import tempfile
+import time
 
 import numpy as np
 
@@ -42,6 +43,30 @@ def save_atomic(path: str, arr: np.ndarray) -> None:
         if os.path.exists(tmp):
             os.unlink(tmp)
         raise
+
+
+def clean_stale_parts(root: str, max_age_s: float = 3600.0) -> int:
+    """Delete ``.part-*`` files under ``root`` older than ``max_age_s``; return how many.
+
+    A process killed mid-write (power cut, SIGKILL) leaves its temporary file behind; an hour
+    is far longer than any single write, so an older one belongs to no live writer.
+    """
+    if not os.path.isdir(root):
+        return 0
+    cutoff = time.time() - max_age_s
+    removed = 0
+    for folder, _dirs, names in os.walk(root):
+        for name in names:
+            if not name.startswith(".part-"):
+                continue
+            full = os.path.join(folder, name)
+            try:
+                if os.stat(full).st_mtime < cutoff:
+                    os.unlink(full)
+                    removed += 1
+            except OSError:
+                pass  # another process removed or renamed it first
+    return removed
 
 
 def load_cached(path: str, shape: tuple[int, ...]) -> np.ndarray | None:

@@ -34,6 +34,19 @@ KINDS = ("mfcc", "logmel", "image")
 NORMALISE = ("none", "per_clip", "per_coeff", "minmax")
 #: bump when the numbers a config produces change, so on-disk caches are not reused
 FEATURE_VERSION = 1
+#: upper bounds of the integer settings: beyond them one clip's arrays would not fit in memory,
+#: and no real audio front end needs more (384 kHz is the highest common audio rate)
+_INT_LIMITS = {
+    "sample_rate": 384_000,
+    "n_mfcc": 512,
+    "n_fft": 65_536,
+    "hop_length": 65_536,
+    "n_mels": 512,
+}
+#: longest clip in seconds (the whole clip is held in memory and featurised at once)
+MAX_DURATION_S = 600.0
+#: most STFT frame values (frames x n_fft) per clip: 2**28 float64 values are 2 GiB
+MAX_STFT_VALUES = 2**28
 
 
 @dataclass(frozen=True)
@@ -93,12 +106,14 @@ class FeatureConfig:
             bad("normalise", f"is not one of {', '.join(NORMALISE)}")
         if self.align not in ("pad", "trim", "centre"):
             bad("align", "is not one of pad, trim, centre")
-        for name in ("sample_rate", "n_mfcc", "n_fft", "hop_length", "n_mels"):
+        for name, top in _INT_LIMITS.items():
             value = getattr(self, name)
             if isinstance(value, bool) or not isinstance(value, (int, np.integer)) or value < 1:
                 bad(name, "must be a positive integer")
-        if not _is_number(self.duration) or not 0 < self.duration <= 3600:
-            bad("duration", "must be a number of seconds in (0, 3600]")
+            if value > top:
+                bad(name, f"is too large (at most {top})")
+        if not _is_number(self.duration) or not 0 < self.duration <= MAX_DURATION_S:
+            bad("duration", f"must be a number of seconds in (0, {MAX_DURATION_S:g}]")
         if not _is_number(self.fmin) or self.fmin < 0:
             bad("fmin", "must be >= 0 Hz")
         nyquist = self.sample_rate / 2
@@ -112,6 +127,12 @@ class FeatureConfig:
             bad("n_mfcc", f"cannot exceed n_mels ({self.n_mels})")
         if self.kind != "image" and self.n_samples() < 1:
             bad("duration", "is shorter than one sample")
+        if self.kind != "image" and self.frames() * self.n_fft > MAX_STFT_VALUES:
+            bad(
+                "hop_length",
+                f"gives {self.frames()} frames of {self.n_fft} samples, over "
+                f"{MAX_STFT_VALUES} values per clip: raise hop_length or shorten duration",
+            )
 
     # ----- shapes
     def n_samples(self) -> int:

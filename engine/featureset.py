@@ -26,7 +26,14 @@ import numpy as np
 from engine.augment import AugmentConfig, WaveformAugmenter, copy_rng
 from engine.datasets import DataSource, open_source, split_indices
 from engine.errors import ConfigError, DataError
-from engine.featcache import bundle_key, cache_file, file_key, load_cached, save_atomic
+from engine.featcache import (
+    bundle_key,
+    cache_file,
+    clean_stale_parts,
+    file_key,
+    load_cached,
+    save_atomic,
+)
 from engine.features import FeatureConfig, compute_features_batch, prepare_clip
 
 log = logging.getLogger(__name__)
@@ -235,6 +242,7 @@ def build_feature_set(
 
         root = os.fspath(default_cache("features"))
     root = os.path.join(root, cfg.cache_key())
+    clean_stale_parts(root)  # temporary files of writers killed mid-write
     extra_aug = f"{aug.waveform_key()}|{seed}" if aug is not None else ""
 
     # ---- cache look-up

@@ -12,8 +12,10 @@ with ``U[-1] = 0`` unless ``mem0`` is given. ``I`` is the input current (already
 step is ``dt`` and ``beta = exp(-dt / tau)``; potentials are in units of the threshold's.
 
 ``lif_multistep`` runs the whole sequence as one autograd node: the forward loop runs without
-building a graph, keeps only the membrane record (which it returns anyway: spikes and resets are
-recomputed from it) and the backward pass is the hand-written BPTT recursion::
+building a graph (in a Numba kernel on the CPU, ``engine._lif_kernels``; one torch operation per
+step elsewhere), keeps only the membrane record (which it returns anyway: spikes and resets are
+recomputed from it; for a time-constant current not even that, it integrates again in the
+backward pass) and the backward pass is the hand-written BPTT recursion::
 
     d[t] = dL/dU[t] (direct) + dL/dS[t] * f'(U[t] - U_thr) + d[t+1] * dU[t+1]/dU[t]
     dU[t+1]/dU[t] = beta                       ("subtract", "none"; the reset is detached)
@@ -26,6 +28,8 @@ rounding (tests/engine/test_lif_fast.py).
 """
 
 from __future__ import annotations
+
+import threading
 
 import torch
 
@@ -76,6 +80,10 @@ def _numba_kernels():
     return _lif_kernels
 
 
+# Numba's fallback threading layer ("workqueue") aborts the process when two threads launch
+# parallel kernels at once (training on a worker thread while the Live tab classifies): the
+# kernels take turns. Each one is parallel inside, so this costs nothing on a busy CPU.
+_KERNEL_LOCK = threading.Lock()
 _RESET_ID = {"subtract": 0, "zero": 1, "none": 2}
 _SURROGATE_ID = {"arctan": 0, "sigmoid": 1, "fast_sigmoid": 2}
 
@@ -179,17 +187,18 @@ def _forward_numba(cur, steps, static, beta, threshold, reset, mem0, shape, spik
         if b is not None
         else torch.full((shape.numel(),), beta, dtype=cur.dtype)
     )
-    kernels.lif_forward(
-        c.numpy(),
-        static,
-        b.to(cur.dtype).numpy(),
-        _np_scalar(threshold, cur.dtype),
-        _flat_state(_prev0(mem0, shape, cur.dtype, cur.device), order).numpy(),
-        _RESET_ID[reset],
-        mem_flat.numpy(),
-        spk_flat.numpy(),
-        spikes,
-    )
+    with _KERNEL_LOCK:
+        kernels.lif_forward(
+            c.numpy(),
+            static,
+            b.to(cur.dtype).numpy(),
+            _np_scalar(threshold, cur.dtype),
+            _flat_state(_prev0(mem0, shape, cur.dtype, cur.device), order).numpy(),
+            _RESET_ID[reset],
+            mem_flat.numpy(),
+            spk_flat.numpy(),
+            spikes,
+        )
     return spk, mem_rec
 
 
@@ -246,24 +255,25 @@ def _backward_numba(ctx, mem_rec, g_spk, g_mem, beta_t, mem0):
     want_beta = beta_t is not None and ctx.needs_input_grad[1]
     b = beta_t.detach().expand(shape) if beta_t is not None else None
     b = _flat_state(b, order) if b is not None else torch.full((shape.numel(),), beta, dtype=dtype)
-    kernels.lif_backward(
-        _flat_seq(mem_rec, order).numpy(),
-        gs.numpy(),
-        gm.numpy(),
-        g_spk is not None,
-        g_mem is not None,
-        b.to(dtype).numpy(),
-        _np_scalar(threshold, dtype),
-        _flat_state(_prev0(mem0, shape, dtype, mem_rec.device), order).numpy(),
-        _RESET_ID[reset],
-        _SURROGATE_ID[surrogate],
-        float(slope),
-        static,
-        want_beta,
-        d_flat.numpy(),
-        g_beta_flat.view(-1).numpy(),
-        g_mem0_flat.view(-1).numpy(),
-    )
+    with _KERNEL_LOCK:
+        kernels.lif_backward(
+            _flat_seq(mem_rec, order).numpy(),
+            gs.numpy(),
+            gm.numpy(),
+            g_spk is not None,
+            g_mem is not None,
+            b.to(dtype).numpy(),
+            _np_scalar(threshold, dtype),
+            _flat_state(_prev0(mem0, shape, dtype, mem_rec.device), order).numpy(),
+            _RESET_ID[reset],
+            _SURROGATE_ID[surrogate],
+            float(slope),
+            static,
+            want_beta,
+            d_flat.numpy(),
+            g_beta_flat.view(-1).numpy(),
+            g_mem0_flat.view(-1).numpy(),
+        )
     g_cur = d_cur[0] if static else d_cur
     return g_cur, g_beta[0] if want_beta else None, g_mem0[0]
 

@@ -185,17 +185,27 @@ def class_scores(out, loss: str = "ce_count", predict: str = "count"):
 
 
 def loss_value(
-    out, y: torch.Tensor, loss: str = "ce_count", weight: torch.Tensor | None = None
+    out,
+    y: torch.Tensor,
+    loss: str = "ce_count",
+    weight: torch.Tensor | None = None,
+    label_smoothing: float = 0.0,
 ) -> torch.Tensor:
-    """The training loss (report section 2.3.1 for ``ce_count``)."""
+    """The training loss (report section 2.3.1 for ``ce_count``).
+
+    ``weight`` are class weights; ``label_smoothing`` applies to the cross-entropy losses.
+    """
+    ls = float(label_smoothing)
     if not isinstance(out, SpikingOutput):
-        return F.cross_entropy(out.float(), y, weight=weight)
+        return F.cross_entropy(out.float(), y, weight=weight, label_smoothing=ls)
     if loss == "ce_count":
-        return F.cross_entropy(out.spikes.sum(0).float(), y, weight=weight)
+        return F.cross_entropy(out.spikes.sum(0).float(), y, weight=weight, label_smoothing=ls)
     if loss == "ce_mem":
         t, b, c = out.mem.shape
         y_t = y.unsqueeze(0).expand(t, b).reshape(-1)
-        return F.cross_entropy(out.mem.reshape(t * b, c).float(), y_t, weight=weight)
+        return F.cross_entropy(
+            out.mem.reshape(t * b, c).float(), y_t, weight=weight, label_smoothing=ls
+        )
     if loss == "mse_count":
         # snnTorch's mse_count_loss: the right class should fire 80% of steps, others 20%
         rate = out.spikes.float().mean(0)

@@ -102,11 +102,6 @@ def test_encoding_tab_shows_why_a_bad_file_cannot_be_encoded(make, qtbot, tmp_pa
     assert not panel.message.isVisible() and panel.view is not None
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="owner fixing (DATA helper, engine/audio.py): load_audio on a folder named x.wav "
-    "raises IsADirectoryError, so the tab shows 'IsADirectoryError: [Errno 21] ...'",
-)
 def test_encoding_tab_on_a_folder_named_like_a_clip(make, qtbot, tmp_path):
     from app.panels.encoding import EncodingPanel
 

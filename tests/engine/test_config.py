@@ -55,6 +55,8 @@ def test_unknown_key_is_named(tmp_path):
         ("lr = -1", "lr: -1.0 must be a positive number"),
         ("batch = true", "batch = True must be of type int"),
         ("features = 3", "features = 3 must be of type dict"),
+        ('select = "best"', "select: 'best' is unknown; choose one of last, best_val"),
+        ("label_smoothing = 1.0", r"label_smoothing: 1.0 must lie in \[0, 1\)"),
     ],
 )
 def test_bad_values_give_one_line_errors(tmp_path, text, match):

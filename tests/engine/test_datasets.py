@@ -219,6 +219,20 @@ def test_mnist_generated_uncompressed(tmp_path):
     assert src.summary().image_shape == (28, 28)
 
 
+def test_mnist_empty_or_nan_images(tmp_path):
+    write_idx(tmp_path / "t10k-images-idx3-ubyte", np.zeros((0, 28, 28)))
+    write_idx(tmp_path / "t10k-labels-idx1-ubyte", np.zeros(0))
+    with pytest.raises(DataError, match="holds no images"):
+        open_source(f"mnist:{tmp_path}")
+    images = np.full((3, 4, 4), 0.5, dtype=">f4")
+    images[1, 2, 2] = np.nan
+    head = bytes([0, 0, 0x0D, 3]) + struct.pack(">3I", 3, 4, 4)
+    (tmp_path / "t10k-images-idx3-ubyte").write_bytes(head + images.tobytes())
+    write_idx(tmp_path / "t10k-labels-idx1-ubyte", np.arange(3))
+    with pytest.raises(DataError, match="NaN"):
+        open_source(f"mnist:{tmp_path}")
+
+
 def test_mnist_missing_files(tmp_path):
     with pytest.raises(DataError, match="t10k-images"):
         open_source(f"mnist:{tmp_path}")

@@ -200,6 +200,12 @@ def test_default_config_shape_and_dict_roundtrip():
         {"align": "middle"},
         {"top_db": -3},
         {"htk": "yes"},
+        {"sample_rate": 384_001},
+        {"n_fft": 65_537},
+        {"n_mels": 513},
+        {"n_mfcc": 600, "n_mels": 600},
+        {"duration": 601},
+        {"hop_length": 1, "sample_rate": 384_000, "duration": 600},
     ],
 )
 def test_bad_config_values_raise_config_error(bad):
@@ -270,6 +276,22 @@ def test_build_feature_set_progress_cache_and_recompute(tmp_path):
     cfg13 = FeatureConfig(n_mfcc=13)
     events4, fs4 = run_to_end(build_feature_set(f"folder:{data}", cfg13, cache_dir=cache, jobs=1))
     assert events4[-1].cached == 0 and fs4.x.shape == (10, 1, 13, 63)
+
+
+def test_stale_part_files_are_cleaned(tmp_path):
+    from engine.featcache import clean_stale_parts
+
+    sub = tmp_path / "ab"
+    sub.mkdir()
+    old, fresh, entry = sub / ".part-old", sub / ".part-new", sub / "ab12.npy"
+    for p in (old, fresh, entry):
+        p.write_bytes(b"x")
+    hour_ago = os.stat(old).st_mtime - 7200
+    os.utime(old, (hour_ago, hour_ago))
+    os.utime(entry, (hour_ago, hour_ago))
+    assert clean_stale_parts(str(tmp_path)) == 1
+    assert not old.exists() and fresh.exists() and entry.exists()
+    assert clean_stale_parts(str(tmp_path / "missing")) == 0
 
 
 def test_threads_give_same_result_as_serial(tmp_path):

@@ -46,7 +46,6 @@ SR = 8000
 
 # Bugs found by these tests in files whose owners were still at work; each is marked strict, so
 # the test fails (XPASS) the day the fix lands and the mark must go.
-DATA_BUG = "owner fixing (DATA helper, engine/audio.py, engine/datasets.py): "
 TRAIN_BUG = "owner fixing (TRAIN helper, engine/checkpoint.py): "
 
 
@@ -214,20 +213,7 @@ AUDIO_CASES = {
 }
 
 
-AUDIO_XFAIL = {
-    "float samples of 1e30": DATA_BUG + "load_audio returns samples of 1e30 (not in [-1, 1]); "
-    "with trim_silence=True trim_silence_edges overflows float32 and raises IndexError; the "
-    "MFCCs of such a clip are inf/NaN. Reject non-finite energy or compute in float64 and scale",
-}
-
-
-@pytest.mark.parametrize(
-    "case",
-    [
-        pytest.param(c, marks=owner_bug(AUDIO_XFAIL[c])) if c in AUDIO_XFAIL else c
-        for c in AUDIO_CASES
-    ],
-)
+@pytest.mark.parametrize("case", list(AUDIO_CASES))
 def test_bad_audio_files_by_hand(case, files, tally):
     name, data, expected = AUDIO_CASES[case]
     if data is None:
@@ -246,11 +232,6 @@ def test_a_missing_file_named_like_audio(files, tally):
     tally["audio (hand-made)", "error"] += 1
 
 
-@owner_bug(
-    DATA_BUG + "load_audio(a folder named x.wav) raises IsADirectoryError from "
-    "_wav_truncation's open() (audio_info gives a DataError); the Encoding tab then shows "
-    "'IsADirectoryError: ...'. Check os.path.isfile in _decode"
-)
 def test_a_folder_named_like_audio(files, tally):
     folder = files.path("folder.wav")
     folder.mkdir()
@@ -719,19 +700,7 @@ MNIST_CASES = {
 }
 
 
-MNIST_XFAIL = {
-    "0 images": DATA_BUG + "mnist_source on IDX files holding 0 images raises ValueError "
-    "(labels.max() of an empty array) before DataSource's 'no usable items' check",
-}
-
-
-@pytest.mark.parametrize(
-    "case",
-    [
-        pytest.param(c, marks=owner_bug(MNIST_XFAIL[c])) if c in MNIST_XFAIL else c
-        for c in MNIST_CASES
-    ],
-)
+@pytest.mark.parametrize("case", list(MNIST_CASES))
 def test_mnist_specs_by_hand(case, files, tally):
     folder = _mnist_folder(files, *MNIST_CASES[case])
     with pytest.raises(SnnError) as info:

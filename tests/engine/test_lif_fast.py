@@ -219,3 +219,29 @@ def test_bad_arguments_raise_config_errors():
         lif_sequence(cur, backend="cuda")
     with pytest.raises(ConfigError, match="numba"):
         lif_sequence(cur.to(torch.int32), backend="numba")
+
+
+def test_threads_can_run_it_at_once():
+    """Training on a worker thread while another classifies: results as if run alone."""
+    import threading
+
+    cur = _current((12, 64, 50), torch.float32, seed=21)
+    want = lif_multistep_reference(cur)
+    results, errors = [], []
+
+    def work():
+        try:
+            for _ in range(5):
+                c = cur.clone().requires_grad_()
+                s, u = lif_multistep(c)
+                s.sum().backward()
+                results.append(torch.equal(s, want[0]) and torch.equal(u, want[1]))
+        except Exception as exc:  # noqa: BLE001 - reported below
+            errors.append(exc)
+
+    threads = [threading.Thread(target=work) for _ in range(3)]
+    for th in threads:
+        th.start()
+    for th in threads:
+        th.join()
+    assert not errors and len(results) == 15 and all(results)
