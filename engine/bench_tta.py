@@ -51,18 +51,26 @@ def _reference_curve(fs, recipe: dict, target: float, limit_s: float, progress=N
     model = ReferenceCSNN(tuple(x.shape[1:]), len(fs.class_names), steps=recipe["steps"])
     opt = torch.optim.Adam(model.parameters(), lr=recipe["lr"])
     g = torch.Generator().manual_seed(0)
-    curve, wall = [], 0.0
+    curve, wall, cpu = [], 0.0, 0.0
     for epoch in range(recipe["epochs"]):
-        t0 = time.perf_counter()
+        t0, c0 = time.perf_counter(), time.process_time()
         order = train[torch.randperm(len(train), generator=g).numpy()]
         model.train()
         for i in range(0, len(order), recipe["batch"]):
             idx = order[i : i + recipe["batch"]]
             reference_train_step(model, opt, x[idx], y[idx])
         wall += time.perf_counter() - t0
+        cpu += time.process_time() - c0
         model.eval()
         acc = _test_accuracy(model, lambda m, v: m(v)[0].sum(0), x[test], y[test])
-        curve.append({"epoch": epoch + 1, "wall_s": round(wall, 2), "test_acc": round(acc, 4)})
+        curve.append(
+            {
+                "epoch": epoch + 1,
+                "wall_s": round(wall, 2),
+                "cpu_s": round(cpu, 2),
+                "test_acc": round(acc, 4),
+            }
+        )
         if progress:
             progress("reference", curve[-1])
         if acc >= target or wall > limit_s:
@@ -87,16 +95,17 @@ def _app_curve(spec: str, fs, recipe: dict, target: float, limit_s: float, progr
     x = torch.from_numpy(np.asarray(fs.x, dtype=np.float32))
     y = torch.from_numpy(np.asarray(fs.y, dtype=np.int64))
     test = fs.splits["test"]
-    curve, wall = [], 0.0
+    curve, wall, cpu = [], 0.0, 0.0
     with tempfile.TemporaryDirectory() as run_dir:
         gen = engine_train(cfg, run_dir, data=fs)
         while True:
-            t0 = time.perf_counter()
+            t0, c0 = time.perf_counter(), time.process_time()
             try:
                 ev = next(gen)
             except StopIteration:
                 break
             wall += time.perf_counter() - t0
+            cpu += time.process_time() - c0
             if isinstance(ev, Checkpointed) and ev.reason == "epoch":
                 model = load_checkpoint(ev.path).build()
 
@@ -106,7 +115,12 @@ def _app_curve(spec: str, fs, recipe: dict, target: float, limit_s: float, progr
 
                 acc = _test_accuracy(model, forward, x[test], y[test])
                 curve.append(
-                    {"epoch": ev.epoch, "wall_s": round(wall, 2), "test_acc": round(acc, 4)}
+                    {
+                        "epoch": ev.epoch,
+                        "wall_s": round(wall, 2),
+                        "cpu_s": round(cpu, 2),
+                        "test_acc": round(acc, 4),
+                    }
                 )
                 if progress:
                     progress("app", curve[-1])

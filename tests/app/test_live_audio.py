@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 import sys
 import time
 
@@ -69,6 +70,10 @@ def test_the_tab_classifies_what_the_microphone_hears(
     assert panel.controls.open_file.isEnabled()
 
 
+@pytest.mark.skipif(
+    os.environ.get("CI") == "true",
+    reason="PortAudio's Pa_Terminate can hang once its PulseAudio server is killed; run locally",
+)
 def test_a_vanishing_microphone_is_reported_and_files_still_work(
     panel, qtbot, pulse_server, fsdd_checkpoint, fsdd_dir
 ):

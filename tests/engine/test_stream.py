@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import importlib.util
+import os
 import sys
 import threading
 import time
@@ -347,6 +348,10 @@ def test_listen_stops_on_request(pulse_server):
     assert event.reason == "stopped" and event.predictions == 3
 
 
+@pytest.mark.skipif(
+    os.environ.get("CI") == "true",
+    reason="PortAudio's Pa_Terminate can hang once its PulseAudio server is killed; run locally",
+)
 def test_a_vanishing_device_raises_device_error(pulse_server):
     """A second private daemon is killed while we listen to it."""
     server = _pulse_module().start_pulse()
