@@ -9,9 +9,14 @@ from __future__ import annotations
 
 import sys
 
+# the engine's values, repeated so building the parser imports no torch (a test compares them)
+FORMATS = ("nir", "onnx", "torchscript")
+CHECK_EXAMPLES = 32
+DISCRETISATIONS = ("exact", "euler")
+DEFAULT_DT = 1e-4
+
 
 def add_parser(sub) -> None:
-    from engine.export import CHECK_EXAMPLES, DEFAULT_DT, DISCRETISATIONS, FORMATS
 
     p = sub.add_parser(
         "export",

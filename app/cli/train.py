@@ -32,7 +32,7 @@ OVERRIDES = (
 
 def add_parser(sub) -> None:
     from engine.config import ENCODERS, LOSSES
-    from engine.models import MODELS
+    from engine.model_names import MODEL_NAMES as MODELS
     from engine.surrogate import SURROGATES
 
     p = sub.add_parser(
