@@ -27,7 +27,6 @@ and ``log.txt``.
 
 from __future__ import annotations
 
-import json
 import logging
 import math
 import os
@@ -56,27 +55,24 @@ from engine.models import (
     ops_per_inference,
     run_model,
 )
+from engine.train_data import limit_splits, load_data
 from engine.train_events import (
     Checkpointed,
     EpochEnd,
     LayerStats,
-    LayerTrace,
-    Preparing,
     RunFinished,
     RunStarted,
     StepEnd,
     Traces,
     TrainEvent,
     TrainResult,
-    to_json,
 )
+from engine.train_outputs import RunFiles, trace_example
 
 log = logging.getLogger(__name__)
 
 #: config fields a resumed run may change; the others come from the run's own checkpoint
 RESUMABLE_CHANGES = ("epochs", "patience", "device", "amp")
-TRACE_NEURONS = 256
-TRACE_MEMBRANES = 4
 
 
 class _Stopped(Exception):
@@ -116,57 +112,15 @@ def train(
     run.mkdir(parents=True, exist_ok=True)
     fs = data
     if fs is None:
-        fs = yield from _load_data(cfg, stop)
+        fs = yield from load_data(cfg, stop)
         if fs is None:
             return _stopped_early_result(run)
     trainer = _Trainer(cfg, run, fs, stop, ckpt)
     return (yield from trainer.run())
 
 
-def _load_data(cfg: RunConfig, stop: threading.Event):
-    if not cfg.data:
-        raise ConfigError("data: no data set given (e.g. fsdd:PATH, mnist:PATH, folder:PATH)")
-    from engine.features import FeatureConfig, build_feature_set
-
-    fcfg = FeatureConfig.from_dict(cfg.features)
-    augment = None
-    if cfg.augment:
-        from engine.augment import AugmentConfig
-
-        augment = AugmentConfig.from_dict(cfg.augment)
-    yield Preparing(f"features for {cfg.data}", 0, 0)
-    gen = build_feature_set(
-        cfg.data,
-        fcfg,
-        seed=cfg.seed,
-        augment=augment,
-        stop=stop,
-        val_fraction=cfg.val_fraction,
-        test_fraction=cfg.test_fraction,
-    )
-    while True:
-        try:
-            ev = next(gen)
-        except StopIteration as done:
-            return None if stop.is_set() else done.value
-        yield Preparing(f"features ({ev.phase}) {ev.message}".strip(), ev.done, ev.total)
-
-
 def _stopped_early_result(run: Path) -> TrainResult:
     return TrainResult("stopped", str(run), math.nan, math.nan, 0, {})
-
-
-def _limit_splits(splits: dict, limit: int, seed: int) -> dict[str, np.ndarray]:
-    out = {k: np.asarray(splits.get(k, []), dtype=np.int64) for k in ("train", "val", "test")}
-    total = sum(len(v) for v in out.values())
-    if not limit or limit >= total:
-        return out
-    rng = np.random.default_rng([seed, 7919])
-    frac = limit / total
-    return {
-        k: np.sort(rng.choice(v, size=max(1, round(len(v) * frac)), replace=False)) if len(v) else v
-        for k, v in out.items()
-    }
 
 
 def _epoch_seed(seed: int, epoch: int) -> int:
@@ -191,6 +145,7 @@ class _Trainer:
         from engine.device import resolve_device
 
         self.cfg, self.run_dir, self.fs, self.stop = cfg, run, fs, stop
+        self.files = RunFiles(run)
         self.device = resolve_device(cfg.device)
         x = np.asarray(fs.x, dtype=np.float32)
         if x.ndim != 4:
@@ -199,7 +154,7 @@ class _Trainer:
         self.y = torch.from_numpy(np.asarray(fs.y, dtype=np.int64))
         self.class_names = [str(c) for c in fs.class_names]
         self.n_classes = len(self.class_names)
-        self.splits = _limit_splits(fs.splits, cfg.limit, cfg.seed)
+        self.splits = limit_splits(fs.splits, cfg.limit, cfg.seed)
         if len(self.splits["train"]) < 2:
             raise DataError(f"{cfg.data}: fewer than 2 training examples (check --limit)")
         if not len(self.splits["val"]):  # no validation split: validate on the training data
@@ -621,63 +576,12 @@ class _Trainer:
         self._write_metrics(status="running", test=None)
         yield ev_ck
 
-    # ----- traces of the tracked validation example
-    @torch.no_grad()
     def _traces(self, epoch: int) -> Traces:
-        cfg, model = self.cfg, self.model
         i = self.trace_index
-        model.eval()
-        try:
-            gen = torch.Generator(self.device).manual_seed(_epoch_seed(cfg.seed, 10**6 + 1))
-            xb = self.x[i : i + 1].to(self.device)
-            out = run_model(
-                model, xb, cfg.steps, cfg.encoder, cfg.encoder_options, gen, record=True
-            )
-            _, decision = class_scores(out, cfg.loss, cfg.predict)
-            scaled = model.input_norm(xb)[0, 0].float().cpu().numpy()
-        finally:
-            model.train()
-        layers = []
-        for name in model.layer_names:
-            spk, mem = out.record[name]
-            spk = spk[:, 0].flatten(1).float().cpu().numpy()
-            mem = mem[:, 0].flatten(1).float().cpu().numpy()
-            if name not in self.trace_ids:
-                n = spk.shape[1]
-                ids = np.unique(np.linspace(0, n - 1, min(n, TRACE_NEURONS)).astype(np.int64))
-                k = min(TRACE_MEMBRANES, n)
-                mids = np.sort(np.argsort(-mem.mean(0), kind="stable")[:k])  # nearest to firing
-                self.trace_ids[name] = (ids, mids)
-            ids, mids = self.trace_ids[name]
-            layers.append(
-                LayerTrace(
-                    name=name,
-                    spikes=spk[:, ids].astype(np.uint8),
-                    neuron_ids=ids,
-                    mem=mem[:, mids].astype(np.float32),
-                    mem_ids=mids,
-                    total_neurons=int(spk.shape[1]),
-                    spike_count=int(spk.sum()),
-                )
-            )
-        inp = None
-        if "input" in out.record:
-            s = out.record["input"][0][:, 0].flatten(1).float().cpu().numpy()
-            sel = np.unique(
-                np.linspace(0, s.shape[1] - 1, min(s.shape[1], TRACE_NEURONS)).astype(int)
-            )
-            inp = (s[:, sel] != 0).astype(np.uint8)
-        return Traces(
-            epoch=epoch,
-            example_index=i,
-            label=int(self.y[i]),
-            predicted=int(decision.argmax(1)[0]),
-            input=scaled.astype(np.float32),
-            input_spikes=inp,
-            layers=tuple(layers),
-            output_spikes=out.spikes[:, 0].cpu().numpy().astype(np.uint8),
-            output_mem=out.mem[:, 0].float().cpu().numpy(),
-            threshold=float(cfg.threshold),
+        gen = torch.Generator(self.device).manual_seed(_epoch_seed(self.cfg.seed, 10**6 + 1))
+        x1 = self.x[i : i + 1].to(self.device)
+        return trace_example(
+            self.model, x1, int(self.y[i]), i, self.cfg, gen, self.trace_ids, epoch
         )
 
     # ----- files
@@ -769,29 +673,11 @@ class _Trainer:
                 "recall": test["recall"].tolist(),
                 "f1": test["f1"].tolist(),
             }
-        tmp = self.run_dir / ".metrics.json.tmp"
-        tmp.write_text(json.dumps(_finite(metrics), indent=1))
-        tmp.replace(self.run_dir / "metrics.json")
+        self.files.metrics(metrics)
         return metrics
 
     def _log_event(self, ev) -> None:
-        with open(self.run_dir / "events.jsonl", "a") as fh:
-            fh.write(json.dumps(_finite(to_json(ev))) + "\n")
+        self.files.event(ev)
 
     def _log(self, line: str) -> None:
-        log.info(line)
-        with open(self.run_dir / "log.txt", "a") as fh:
-            fh.write(f"{time.strftime('%Y-%m-%d %H:%M:%S')} {line}\n")
-
-
-def _finite(v):
-    """JSON without NaN/inf (they become null)."""
-    if isinstance(v, float):
-        return v if math.isfinite(v) else None
-    if isinstance(v, dict):
-        return {k: _finite(x) for k, x in v.items()}
-    if isinstance(v, (list, tuple)):
-        return [_finite(x) for x in v]
-    if isinstance(v, np.generic):
-        return _finite(v.item())
-    return v
+        self.files.log(line)

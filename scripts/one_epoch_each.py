@@ -66,7 +66,9 @@ def main() -> None:
         print(json.dumps(rows[-1]), flush=True)
     Path(args.out).mkdir(parents=True, exist_ok=True)
     (Path(args.out) / "table.json").write_text(json.dumps(rows, indent=1))
-    print("\n| model | train examples | parameters | epoch (s) | val acc | test acc | MACs | SynOps |")
+    print(
+        "\n| model | train examples | parameters | epoch (s) | val acc | test acc | MACs | SynOps |"
+    )
     print("|---|---|---|---|---|---|---|---|")
     for r in rows:
         print(

@@ -87,6 +87,12 @@ class _Bar:
         self.tty = sys.stderr.isatty()
         self.t0 = time.perf_counter()
         self.last = 0.0
+        self.start_epoch = 0
+
+    def started(self, start_epoch: int) -> None:
+        """Training (not feature extraction) starts now: the ETA counts from here."""
+        self.t0 = time.perf_counter()
+        self.start_epoch = start_epoch
 
     def step(self, ev, epochs: int) -> None:
         if self.quiet or not self.tty:
@@ -98,7 +104,7 @@ class _Bar:
         frac = ev.step / ev.steps_per_epoch
         width = 24
         bar = "#" * int(frac * width) + "." * (width - int(frac * width))
-        done = (ev.epoch - 1 + frac) / max(epochs, 1)
+        done = (ev.epoch - 1 - self.start_epoch + frac) / max(epochs - self.start_epoch, 1)
         elapsed = now - self.t0
         eta = elapsed / done * (1 - done) if done > 0 else math.nan
         sys.stderr.write(
@@ -165,6 +171,7 @@ def run(args) -> int:
                     bar.line(f"{ev.message}: {ev.done}/{ev.total}")
             elif isinstance(ev, RunStarted):
                 epochs = ev.epochs
+                bar.started(ev.start_epoch)
                 bar.line(
                     f"{'resuming' if ev.resumed else 'training'} {ev.model} "
                     f"({ev.n_params:,} parameters) on {ev.device}: {ev.n_train} train, "
