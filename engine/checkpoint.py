@@ -66,7 +66,9 @@ class Checkpoint:
                 spec["name"], tuple(spec["input_shape"]), int(spec["n_classes"]), **spec["options"]
             )
             model.load_state_dict(self.weights)
-        except (KeyError, TypeError, RuntimeError) as exc:
+        except SnnError as exc:
+            raise CheckpointError(f"{self.path}: {exc}") from None
+        except (KeyError, TypeError, ValueError, RuntimeError) as exc:
             raise CheckpointError(
                 f"{self.path}: the weights do not fit model {spec.get('name')!r} ({_short(exc)})"
             ) from None
@@ -130,6 +132,13 @@ def load_checkpoint(path: str | os.PathLike) -> Checkpoint:
         raise CheckpointError(f"{p}: no such checkpoint file")
     if not zipfile.is_zipfile(p):
         raise CheckpointError(f"{p}: not an snn-explorer checkpoint (not a torch zip file)")
+    try:  # torch's reader skips the CRCs: a flipped byte in a tensor would load silently
+        with zipfile.ZipFile(p) as z:
+            bad = z.testzip()
+    except (zipfile.BadZipFile, OSError, EOFError, ValueError) as exc:
+        raise CheckpointError(f"{p}: damaged checkpoint ({_short(exc)})") from None
+    if bad is not None:
+        raise CheckpointError(f"{p}: damaged checkpoint (member {bad} fails its CRC check)")
     try:
         raw = torch.load(p, map_location="cpu", weights_only=True)
     except Exception as exc:  # noqa: BLE001 - any failure to load is the same user error
@@ -151,6 +160,7 @@ def load_checkpoint(path: str | os.PathLike) -> Checkpoint:
             isinstance(v, torch.Tensor) for v in weights.values()
         ):
             raise ValueError("weights are not a dict of tensors")
+        _check_parts(parts)
     except (KeyError, TypeError, ValueError) as exc:
         raise CheckpointError(f"{p}: damaged checkpoint ({_short(exc)})") from None
     return Checkpoint(
@@ -161,6 +171,42 @@ def load_checkpoint(path: str | os.PathLike) -> Checkpoint:
         rng=raw.get("rng") or {},
         **parts,
     )
+
+
+def _check_parts(parts: dict) -> None:
+    """The JSON parts have the shapes the rest of the app relies on (ValueError otherwise)."""
+    from engine.config import RunConfig
+    from engine.models import MODELS
+
+    spec = parts["model"]
+    if not isinstance(spec, dict):
+        raise ValueError("model spec is not a table")
+    if spec.get("name") not in MODELS:
+        raise ValueError(f"unknown model {spec.get('name')!r}")
+    shape = spec.get("input_shape")
+    if (
+        not isinstance(shape, list)
+        or len(shape) != 3
+        or not all(isinstance(v, int) and not isinstance(v, bool) and v > 0 for v in shape)
+    ):
+        raise ValueError(f"input shape {shape!r} is not [channels, height, width]")
+    n = spec.get("n_classes")
+    if not isinstance(n, int) or isinstance(n, bool) or n < 2:
+        raise ValueError(f"n_classes {n!r} is not a number of classes")
+    if not isinstance(spec.get("options"), dict):
+        raise ValueError("model options are not a table")
+    names = parts["class_names"]
+    if not isinstance(names, list) or len(names) != n or not all(isinstance(c, str) for c in names):
+        raise ValueError(f"class names are not a list of {n} names")
+    if parts["feature_config"] is not None and not isinstance(parts["feature_config"], dict):
+        raise ValueError("feature config is not a table")
+    for key in ("config", "metrics", "state"):
+        if not isinstance(parts[key], dict):
+            raise ValueError(f"{key} is not a table")
+    try:
+        RunConfig.from_dict(parts["config"], source="config")
+    except SnnError as exc:
+        raise ValueError(str(exc)) from None
 
 
 @dataclass(frozen=True)
@@ -183,13 +229,36 @@ class Predictor:
         from engine.models import is_spiking
 
         self.checkpoint = ckpt
-        self.config = ckpt.run_config()
         self.device = torch.device(device)
-        self.model = ckpt.build(self.device)
-        self.spiking = is_spiking(self.model)
         self.class_names = list(ckpt.class_names)
         self.input_shape = tuple(ckpt.model["input_shape"])
         self._feature_dict = ckpt.feature_config
+        try:
+            self.config = ckpt.run_config()
+            self.model = ckpt.build(self.device)
+            self._features = self._check_features()
+        except CheckpointError:
+            raise
+        except SnnError as exc:
+            raise CheckpointError(f"{ckpt.path}: {exc}") from None
+        self.spiking = is_spiking(self.model)
+
+    def _check_features(self):
+        """The stored feature settings, checked against the model's input shape."""
+        if self._feature_dict is None:
+            return None
+        from engine.features import FeatureConfig
+
+        try:
+            cfg = FeatureConfig.from_dict(self._feature_dict)
+        except (TypeError, ValueError) as exc:
+            raise SnnError(f"feature config: {_short(exc)}") from None
+        if cfg.kind != "image" and tuple(self.input_shape[1:]) != tuple(cfg.shape()):
+            raise SnnError(
+                f"its feature settings give {cfg.shape()} features, the model takes "
+                f"{self.input_shape[1:]}"
+            )
+        return cfg
 
     @classmethod
     def from_checkpoint(cls, path: str | os.PathLike, device: str = "cpu") -> Predictor:
@@ -198,11 +267,7 @@ class Predictor:
     @property
     def feature_config(self):
         """The ``engine.features.FeatureConfig`` the model was trained on (None if unknown)."""
-        if self._feature_dict is None:
-            return None
-        from engine.features import FeatureConfig
-
-        return FeatureConfig.from_dict(self._feature_dict)
+        return self._features
 
     @property
     def is_image(self) -> bool:

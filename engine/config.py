@@ -119,7 +119,10 @@ class RunConfig:
         for f in dataclasses.fields(cls):
             if f.name in d:
                 kwargs[f.name] = _coerce(f, d[f.name], source)
-        return cls(**kwargs)
+        try:
+            return cls(**kwargs)
+        except ConfigError as exc:
+            raise ConfigError(f"{source}: {exc}") from None
 
     def replace(self, **changes) -> RunConfig:
         """A copy with some fields changed (``None`` values are ignored)."""
@@ -154,9 +157,15 @@ def _choice(name: str, value: str, options: tuple[str, ...]) -> None:
 
 
 def _check(c: RunConfig) -> None:
+    from engine.models import check_name as check_model
     from engine.surrogate import check_name
 
+    check_model(c.model)
     check_name(c.surrogate)
+    for f in dataclasses.fields(c):
+        value = getattr(c, f.name)
+        if isinstance(value, float) and not math.isfinite(value):
+            raise ConfigError(f"{f.name}: {value} must be a finite number")
     _choice("encoder", c.encoder, ENCODERS)
     _choice("loss", c.loss, LOSSES)
     _choice("predict", c.predict, PREDICTIONS)
@@ -170,9 +179,14 @@ def _check(c: RunConfig) -> None:
     for name, value in positive.items():
         if value < 1:
             raise ConfigError(f"{name}: {value} must be at least 1")
+    for name, most in (("steps", 10_000), ("batch", 65_536), ("epochs", 100_000)):
+        if getattr(c, name) > most:
+            raise ConfigError(f"{name}: {getattr(c, name)} is more than {most}")
     for name in ("patience", "limit", "seed"):
         if getattr(c, name) < 0:
             raise ConfigError(f"{name}: {getattr(c, name)} must be 0 or more")
+    if c.seed >= 2**32:
+        raise ConfigError(f"seed: {c.seed} must be below 2**32")
     if not (c.lr > 0 and math.isfinite(c.lr)):
         raise ConfigError(f"lr: {c.lr} must be a positive number")
     if not 0.0 <= c.beta <= 1.0:
@@ -207,6 +221,8 @@ def load_config(path: str | os.PathLike) -> RunConfig:
         raise ConfigError(f"{p}: no such config file") from None
     except (tomllib.TOMLDecodeError, UnicodeDecodeError) as exc:
         raise ConfigError(f"{p}: not valid TOML ({exc})") from None
+    except RecursionError:
+        raise ConfigError(f"{p}: not valid TOML (nested too deeply)") from None
     except OSError as exc:
         raise ConfigError(f"{p}: cannot read ({exc.strerror})") from None
     return RunConfig.from_dict(d, source=str(p))

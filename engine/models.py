@@ -33,10 +33,13 @@ __all__ = [
     "SpikingOutput",
     "TorchvisionNet",
     "build_model",
+    "check_name",
     "class_scores",
     "count_params",
+    "first_spike_times",
     "is_spiking",
     "layer_macs",
+    "loss_value",
     "model_options",
     "ops_per_inference",
     "run_model",
@@ -73,9 +76,14 @@ def build_model(name: str, input_shape: tuple[int, int, int], n_classes: int, **
         if name == "cnn":
             return CNN(input_shape, n_classes, **_ann_opts(opts))
         return TorchvisionNet(name, input_shape, n_classes, **_ann_opts(opts))
-    except TypeError as exc:
-        # an option the model does not take, e.g. a typo in [model_options]
-        raise ConfigError(f"model_options for {name}: {exc}") from None
+    except (TypeError, ValueError, OverflowError) as exc:
+        # an option the model does not take (a typo in [model_options]) or of the wrong kind
+        raise ConfigError(f"model_options for {name}: {_first_line(exc)}") from None
+
+
+def _first_line(exc: BaseException) -> str:
+    lines = str(exc).strip().splitlines()
+    return lines[0] if lines else type(exc).__name__
 
 
 _LIF_KEYS = ("beta", "threshold", "reset", "surrogate", "slope", "learn_beta")

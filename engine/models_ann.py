@@ -16,7 +16,7 @@ import torch.nn.functional as F
 from torch import nn
 
 from engine.errors import ConfigError
-from engine.models_snn import InputNorm
+from engine.models_snn import InputNorm, check_size, int_list_option, int_option
 
 TORCHVISION = ("resnet50", "resnet101", "efficientnet_b0", "vgg16", "densenet121", "mobilenet_v2")
 
@@ -40,7 +40,10 @@ class CNN(nn.Module):
         input_norm: str = "standard",
     ):
         super().__init__()
-        channels, kernels = tuple(channels), tuple(kernels)
+        channels = int_list_option("channels", channels, 1, 1024)
+        kernels = int_list_option("kernels", kernels, 1, 15)
+        pool = int_option("pool", pool, 1, 8)
+        hidden = int_option("hidden", hidden, 0, 100_000)
         if len(channels) != len(kernels) or not channels:
             raise ConfigError(
                 f"model_options: channels {list(channels)} and kernels {list(kernels)} "
@@ -72,6 +75,7 @@ class CNN(nn.Module):
                 f"input shape {tuple(input_shape)} is too small for the CNN's "
                 f'{len(channels)} conv/pool blocks; use fewer blocks or padding = "same"'
             )
+        check_size(flat * max(hidden, n_classes))
         head: list[nn.Module] = [nn.Flatten()]
         if hidden:
             head += [nn.Linear(flat, hidden)]
@@ -120,6 +124,7 @@ class TorchvisionNet(nn.Module):
                 f"model_options.small_input: {small_input!r}; choose upsample or stem"
             )
         c, h, _ = input_shape
+        min_size = int_option("min_size", min_size, 0, 512)
         self.arch = arch
         self.input_norm = InputNorm(c, h, input_norm)
         net = get_model(arch, weights=None, num_classes=n_classes)

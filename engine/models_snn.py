@@ -24,6 +24,7 @@ the CNN's test accuracy (README's results table).
 
 from __future__ import annotations
 
+import math
 from dataclasses import dataclass
 
 import torch
@@ -64,6 +65,22 @@ class LIF(nn.Module):
         learn_beta: bool = False,
     ):
         super().__init__()
+        from engine.surrogate import check_name
+
+        check_name(surrogate)
+        if reset not in ("subtract", "zero", "none"):
+            raise ConfigError(f"reset: {reset!r} is unknown; choose one of subtract, zero, none")
+        for name, value in (("beta", beta), ("threshold", threshold), ("slope", slope)):
+            if value is None and name == "slope":
+                continue
+            if isinstance(value, bool) or not isinstance(value, (int, float)):
+                raise ConfigError(f"{name}: {value!r} must be a number")
+            if not math.isfinite(value):
+                raise ConfigError(f"{name}: {value} must be a finite number")
+        if not 0.0 <= beta <= 1.0:
+            raise ConfigError(f"beta: {beta} must lie in [0, 1] (membrane decay per step)")
+        if threshold <= 0 or (slope is not None and slope <= 0):
+            raise ConfigError("threshold and slope must be positive")
         self.threshold = float(threshold)
         self.reset = reset
         self.surrogate = surrogate
@@ -141,6 +158,28 @@ class InputNorm(nn.Module):
 _LIF_KEYS = ("beta", "threshold", "reset", "surrogate", "slope", "learn_beta")
 
 
+def int_option(name: str, value, lo: int, hi: int) -> int:
+    """An integer model option in ``[lo, hi]`` (ConfigError naming it otherwise)."""
+    if isinstance(value, bool) or not isinstance(value, int) or not lo <= value <= hi:
+        raise ConfigError(f"model_options.{name}: {value!r} must be a whole number in [{lo}, {hi}]")
+    return value
+
+
+def int_list_option(name: str, value, lo: int, hi: int) -> tuple[int, ...]:
+    if not isinstance(value, (list, tuple)) or not 1 <= len(value) <= 8:
+        raise ConfigError(f"model_options.{name}: {value!r} must be a list of 1 to 8 numbers")
+    return tuple(int_option(name, v, lo, hi) for v in value)
+
+
+def check_size(n_weights: int) -> None:
+    """Refuse a layer too large to allocate (a typo such as ``hidden = 1000000000``)."""
+    if n_weights > 200_000_000:
+        raise ConfigError(
+            f"model_options: a layer of {n_weights:,} weights is too large; use smaller "
+            "hidden, channels or input sizes"
+        )
+
+
 def _lif_kwargs(opts: dict) -> dict:
     unknown = sorted(set(opts) - set(_LIF_KEYS))
     if unknown:
@@ -192,6 +231,8 @@ class FCSNN(_Spiking):
     ):
         super().__init__()
         c, h, w = input_shape
+        hidden = int_option("hidden", hidden, 1, 100_000)
+        check_size(c * h * w * hidden)
         self.input_norm = InputNorm(c, h, input_norm)
         self.fc1 = nn.Linear(c * h * w, hidden)
         self.bn1 = nn.BatchNorm1d(hidden) if batchnorm else nn.Identity()
@@ -247,7 +288,10 @@ class CSNN(_Spiking):
         **lif,
     ):
         super().__init__()
-        channels, kernels = tuple(channels), tuple(kernels)
+        channels = int_list_option("channels", channels, 1, 1024)
+        kernels = int_list_option("kernels", kernels, 1, 15)
+        pool = int_option("pool", pool, 1, 8)
+        hidden = int_option("hidden", hidden, 0, 100_000)
         if len(channels) != len(kernels) or not channels:
             raise ConfigError(
                 f"model_options: channels {list(channels)} and kernels {list(kernels)} "
@@ -285,6 +329,7 @@ class CSNN(_Spiking):
         if flat == 0:
             raise ConfigError(f"input shape {tuple(input_shape)} is too small for the CSNN")
         self.hidden = int(hidden)
+        check_size(flat * max(self.hidden, n_classes))
         if self.hidden:
             self.fc_hidden = nn.Linear(flat, self.hidden)
             self.bn_hidden = nn.BatchNorm1d(self.hidden) if batchnorm else nn.Identity()

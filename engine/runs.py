@@ -74,6 +74,24 @@ def is_run_dir(path: str | os.PathLike) -> bool:
     )
 
 
+def clear_temporaries(path: str | os.PathLike) -> list[str]:
+    """Remove the hidden ``.NAME...tmp`` files a killed writer left in a run folder.
+
+    Every run file is written to such a temporary and renamed into place, so one that is still
+    there belongs to a writer that died mid-write; only the run's own (single) writer calls this,
+    before it starts. Returns the names removed.
+    """
+    removed = []
+    for p in Path(path).glob(".*"):
+        if p.is_file() and (p.name.endswith(".tmp") or ".tmp." in p.name):
+            try:
+                p.unlink()
+            except OSError:
+                continue
+            removed.append(p.name)
+    return sorted(removed)
+
+
 def read_events(path: str | os.PathLike) -> list[dict]:
     """Lines of ``events.jsonl``; a half-written last line (a run in progress) is left out."""
     out = []

@@ -55,6 +55,7 @@ from engine.models import (
     ops_per_inference,
     run_model,
 )
+from engine.runs import clear_temporaries
 from engine.train_data import limit_splits, load_data
 from engine.train_events import (
     Checkpointed,
@@ -105,6 +106,9 @@ def train(
         if ignored and cfg != RunConfig():
             log.warning("resume: keeping the run's own %s", ", ".join(ignored))
         cfg = stored.replace(**changes)
+        stale = clear_temporaries(run)
+        if stale:
+            log.info("resume: removed %s left by the interrupted run", ", ".join(stale))
     elif (run / "checkpoint.pt").exists():
         raise ConfigError(
             f"{run}: already holds a run (checkpoint.pt); resume it or choose another folder"

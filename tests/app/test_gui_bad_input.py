@@ -193,24 +193,9 @@ BAD_CHECKPOINTS = {
     "one-class-name.pt": lambda p, t: _checkpoint(p, class_names=lambda c: ["only"]),
     "feature-list.pt": lambda p, t: _checkpoint(p, feature_config=lambda f: [1]),
 }
-_TRAIN = "owner fixing (TRAIN helper, engine/checkpoint.py; LIVE catches only SnnError): "
-LIVE_XFAIL = {
-    "no-such-model.pt": _TRAIN + "the ConfigError from build_model does not name the file",
-    "model-spec-list.pt": _TRAIN + "AttributeError escapes Predictor.from_checkpoint",
-    "one-class-name.pt": _TRAIN + "a checkpoint with fewer class names than outputs loads",
-    "feature-list.pt": _TRAIN + "TypeError escapes Predictor.feature_config",
-}
 
 
-@pytest.mark.parametrize(
-    "name",
-    [
-        pytest.param(n, marks=pytest.mark.xfail(strict=True, reason=LIVE_XFAIL[n]))
-        if n in LIVE_XFAIL
-        else n
-        for n in BAD_CHECKPOINTS
-    ],
-)
+@pytest.mark.parametrize("name", list(BAD_CHECKPOINTS))
 def test_live_tab_refuses_a_bad_checkpoint(name, make, tmp_path, no_sound_server):
     from app.panels.live import LivePanel
 

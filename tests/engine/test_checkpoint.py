@@ -158,3 +158,65 @@ def test_predictor_classifies_features_and_checks_shapes(tmp_path):
         pred.predict_features(np.zeros((20, 50), np.float32))
     wave = np.sin(np.arange(16000) / 7.0).astype(np.float32)
     assert pred.predict_waveform(wave, 16000).probs.shape == (3,)
+
+
+def _rewrite(src, dst, **changes):
+    """Save ``src``'s checkpoint again with some parts changed (through the real writer)."""
+    ck = load_checkpoint(src)
+    parts = dict(
+        config=ck.config,
+        model=ck.model,
+        class_names=ck.class_names,
+        weights=ck.weights,
+        feature_config=ck.feature_config,
+        metrics=ck.metrics,
+        state=ck.state,
+    )
+    parts.update(changes)
+    save_checkpoint(dst, **parts)
+    return dst
+
+
+@pytest.mark.parametrize(
+    "change, match",
+    [
+        ({"class_names": ["a"]}, "class names are not a list of 3 names"),
+        ({"model": "csnn"}, "model spec is not a table"),
+        ({"config": {"steps": -3}}, "steps: -3 must be at least 1"),
+        ({"feature_config": [1]}, "feature config is not a table"),
+    ],
+)
+def test_inconsistent_parts_are_refused_on_load(tmp_path, change, match):
+    src = tmp_path / "good.pt"
+    _write(src)
+    bad = _rewrite(src, tmp_path / "bad.pt", **change)
+    with pytest.raises(CheckpointError, match=match) as info:
+        load_checkpoint(bad)
+    assert str(bad) in str(info.value)
+
+
+def test_predictor_errors_name_the_checkpoint(tmp_path):
+    src = tmp_path / "good.pt"
+    _write(src)
+    ck = load_checkpoint(src)
+    other = _rewrite(
+        src, tmp_path / "two-seconds.pt", feature_config={**ck.feature_config, "duration": 2.0}
+    )
+    with pytest.raises(CheckpointError, match=r"two-seconds\.pt: its feature settings give"):
+        Predictor.from_checkpoint(other)
+    opts = _rewrite(src, tmp_path / "opts.pt", model={**ck.model, "options": {"hidden": "x"}})
+    with pytest.raises(CheckpointError, match=r"opts\.pt: model_options"):
+        Predictor.from_checkpoint(opts)
+
+
+def test_a_flipped_byte_inside_a_tensor_is_detected(tmp_path):
+    p = tmp_path / "c.pt"
+    _write(p)
+    data = bytearray(p.read_bytes())
+    with zipfile.ZipFile(p) as z:
+        info = max(z.infolist(), key=lambda i: i.file_size)  # the largest tensor
+    start = info.header_offset + 30 + len(info.filename) + len(info.extra)
+    data[start + info.file_size // 2] ^= 0xFF
+    p.write_bytes(bytes(data))
+    with pytest.raises(CheckpointError, match="fails its CRC check"):
+        load_checkpoint(p)

@@ -71,13 +71,6 @@ def files(tmp_path_factory):
     return Files(tmp_path_factory.mktemp("cfgfuzz"))
 
 
-TRAIN_BUG = "owner fixing (TRAIN helper, engine/config.py): "
-
-
-def owner_bug(reason: str):
-    return pytest.mark.xfail(strict=True, reason=reason)
-
-
 def one_line(exc: BaseException, name: str | None = None) -> str:
     assert isinstance(exc, SnnError), f"{type(exc).__name__}: {exc}"
     text = str(exc)
@@ -87,24 +80,20 @@ def one_line(exc: BaseException, name: str | None = None) -> str:
     return text
 
 
-def check_run_config(path: Path, strict: bool = True) -> str:
+def check_run_config(path: Path) -> str:
     """load_config's contract: a sound RunConfig that round-trips, or a one-line ConfigError
-    naming the file. ``strict=False`` tolerates (and reports in the outcome) the two faults
-    tracked by the strict xfail tests below: an error without the file name, a NaN accepted."""
+    naming the file; a non-finite number is never accepted."""
     try:
         cfg = load_config(path)
     except SnnError as exc:
         assert isinstance(exc, ConfigError), type(exc)
         one_line(exc)
-        if path.name not in str(exc):
-            assert not strict, f"{exc} (does not name {path.name})"
-            return "error (file not named)"
+        assert path.name in str(exc), f"{exc} (does not name {path.name})"
         return "error"
     for f in dataclasses.fields(cfg):
         value = getattr(cfg, f.name)
         if isinstance(value, float) and not math.isfinite(value):
-            assert not strict, f"{f.name} = {value} accepted"
-            return "accepted a non-finite number"
+            raise AssertionError(f"{f.name} = {value} accepted")
     again = path.with_name(path.name + ".saved.toml")
     save_config(cfg, again)
     assert load_config(again) == cfg
@@ -157,48 +146,25 @@ RUN_CASES = {
 }
 
 
-_NAN = "a NaN passes the range check (every comparison with NaN is False): "
-RUN_XFAIL = {
-    "threshold nan": _NAN + "threshold <= 0",
-    "clip_grad nan": _NAN + "clip_grad < 0",
-    "weight_decay nan": _NAN + "weight_decay < 0",
-    "warmup_epochs nan": _NAN + "warmup_epochs < 0",
-    "slope nan": _NAN + "slope <= 0",
-    "unknown model": "load_config accepts model = 'nope'; training then fails in build_model "
-    "with a ConfigError that does not name the file",
-    "nested 5000 deep": "tomllib raises RecursionError, which load_config does not catch",
-}
-
-
-@pytest.mark.parametrize(
-    "case",
-    [
-        pytest.param(c, marks=owner_bug(TRAIN_BUG + RUN_XFAIL[c])) if c in RUN_XFAIL else c
-        for c in RUN_CASES
-    ],
-)
+@pytest.mark.parametrize("case", list(RUN_CASES))
 def test_run_config_files_by_hand(case, files, tally):
     text, expected = RUN_CASES[case]
     path = files.write("run.toml", text if isinstance(text, bytes) else text.encode())
-    outcome = check_run_config(path, strict=False)
+    outcome = check_run_config(path)
     tally["run config TOML (hand-made)", outcome] += 1
     assert outcome.split(" (")[0] == expected, (case, outcome)
 
 
-@owner_bug(
-    TRAIN_BUG + "value errors from RunConfig's checks (steps: -1 must be at least 1, "
-    "encoder: 'magic' is unknown...) do not name the config file: RunConfig.from_dict could "
-    "catch ConfigError from cls(**kwargs) and prefix f'{source}: '"
-)
 def test_every_run_config_error_names_the_file(files):
-    unnamed = []
     for case, (text, expected) in RUN_CASES.items():
-        if expected != "error" or case in RUN_XFAIL:
+        if expected != "error":
             continue
-        path = files.write("run.toml", text if isinstance(text, bytes) else text.encode())
-        if check_run_config(path, strict=False) == "error (file not named)":
-            unnamed.append(case)
-    assert not unnamed, unnamed
+        path = files.write(
+            f"run-{len(case)}.toml", text if isinstance(text, bytes) else text.encode()
+        )
+        with pytest.raises(ConfigError) as info:
+            load_config(path)
+        assert path.name in str(info.value), (case, str(info.value))
 
 
 FIELDS = [f.name for f in dataclasses.fields(RunConfig)]
@@ -230,7 +196,7 @@ def test_run_config_files_fuzzed(d, files, tally):
     except (TypeError, ValueError):
         return  # not expressible in TOML (tomli_w refuses it); nothing to read
     path = files.write("run.toml", text.encode())
-    tally["run config TOML (fuzzed)", check_run_config(path, strict=False)] += 1
+    tally["run config TOML (fuzzed)", check_run_config(path)] += 1
 
 
 VALID = (
@@ -252,7 +218,7 @@ def test_run_config_text_mutated(edits, files, tally):
     for pos, ch in edits:
         text[pos] = ch
     path = files.write("run.toml", "".join(text).encode())
-    tally["run config TOML (mutated text)", check_run_config(path, strict=False)] += 1
+    tally["run config TOML (mutated text)", check_run_config(path)] += 1
 
 
 def test_config_strings_are_never_run(files, tally, tmp_path):
@@ -267,9 +233,9 @@ def test_config_strings_are_never_run(files, tally, tmp_path):
     for payload in payloads:
         for key in ("data", "model", "device", "surrogate", "encoder"):
             path = files.write("run.toml", tomli_w.dumps({key: payload}).encode())
-            tally["run config TOML (code in strings)", check_run_config(path, strict=False)] += 1
+            tally["run config TOML (code in strings)", check_run_config(path)] += 1
         path = files.write("run.toml", tomli_w.dumps({"features": {"kind": payload}}).encode())
-        check_run_config(path, strict=False)
+        check_run_config(path)
     assert not marker.exists()
 
 
@@ -397,13 +363,6 @@ def test_augment_background_dir_of_the_wrong_type(value):
 OPTION_KEYS = ["hidden", "channels", "kernels", "pooling", "batchnorm", "beta", "threshold"]
 
 
-@owner_bug(
-    "owner fixing (TRAIN helper, engine/models.py, engine/models_snn.py): [model_options] "
-    "values of the wrong type or size escape build_model as other exceptions: beta or "
-    "threshold = '' -> ValueError (float('')), hidden = -1 or 10**9 -> RuntimeError (torch "
-    "allocation), csnn hidden = nan -> ValueError, inf -> OverflowError; build_model could "
-    "wrap the model's construction and raise ConfigError naming the option"
-)
 @fuzz(60)
 @given(
     model=st.sampled_from(["fc_snn", "csnn", "cnn"]),

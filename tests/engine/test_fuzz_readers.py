@@ -44,14 +44,6 @@ FUZZ = settings(
 )
 SR = 8000
 
-# Bugs found by these tests in files whose owners were still at work; each is marked strict, so
-# the test fails (XPASS) the day the fix lands and the mark must go.
-TRAIN_BUG = "owner fixing (TRAIN helper, engine/checkpoint.py): "
-
-
-def owner_bug(reason: str):
-    return pytest.mark.xfail(strict=True, reason=reason)
-
 
 def fuzz(n: int) -> settings:
     """The FUZZ profile with ``n`` examples."""
@@ -780,11 +772,6 @@ def test_checkpoint_with_bytes_changed(flips, good_checkpoint, files, tally):
     tally["checkpoint (bytes changed)", outcome] += 1
 
 
-@owner_bug(
-    TRAIN_BUG + "a byte changed inside a tensor of checkpoint.pt loads without error (torch's "
-    "zip reader skips the CRC): the model silently gets other weights. zipfile.ZipFile(p)."
-    "testzip() in load_checkpoint finds it (about 15 ms for this file)"
-)
 def test_damaged_weights_are_detected(good_checkpoint, files):
     src, _kwargs = good_checkpoint
     data = bytearray(src.read_bytes())
@@ -836,38 +823,7 @@ CHECKPOINT_FIELDS = {
 }
 
 
-_UNNAMED = "Predictor.from_checkpoint raises ConfigError/SnnError without the checkpoint's path"
-CHECKPOINT_XFAIL = {
-    "unknown model name": _UNNAMED + " (build_model: model 'nope' is unknown)",
-    "model spec a list": "AttributeError ('list' object has no attribute 'get') in Checkpoint.build",
-    "input shape 2-D": _UNNAMED + " (input shape must be (channels, height, width))",
-    "input shape negative": _UNNAMED + " (input shape must be (channels, height, width))",
-    "n_classes a word": "ValueError (int('x')) in Checkpoint.build",
-    "n_classes 0": _UNNAMED + " (classes: 0)",
-    "options of wrong type": _UNNAMED + " (model_options for fc_snn: empty() argument...)",
-    "fewer class names than outputs": "loads; predict_waveform then raises IndexError "
-    "(class_names[pred] out of range): check len(class_names) == n_classes on load",
-    "class names a dict": "loads; IndexError at predict time: class_names must be a list of "
-    "n_classes strings",
-    "feature kind unknown": _UNNAMED + " (FeatureConfig.from_dict: kind='nope')",
-    "feature config a list": "TypeError in FeatureConfig.from_dict(dict([1])) via "
-    "Predictor.feature_config",
-    "feature sample rate 0": _UNNAMED + " (feature config: sample_rate=0)",
-    "features of another shape": _UNNAMED + " (input of shape (1, 20, 126) does not fit); the "
-    "stored feature config and input_shape could be checked against each other on load",
-    "config with a bad value": _UNNAMED + " (RunConfig check: steps: -3)",
-}
-
-
-@pytest.mark.parametrize(
-    "case",
-    [
-        pytest.param(c, marks=owner_bug(TRAIN_BUG + CHECKPOINT_XFAIL[c]))
-        if c in CHECKPOINT_XFAIL
-        else c
-        for c in CHECKPOINT_FIELDS
-    ],
-)
+@pytest.mark.parametrize("case", list(CHECKPOINT_FIELDS))
 def test_checkpoint_fields_of_the_wrong_kind(case, good_checkpoint, files, tally):
     _src, kwargs = good_checkpoint
     changed = dict(kwargs)

@@ -5,6 +5,7 @@ from __future__ import annotations
 import dataclasses
 import json
 import math
+import os
 import threading
 
 import numpy as np
@@ -185,7 +186,12 @@ def test_killed_run_resumes_to_the_uninterrupted_result(digits, reference_run, t
     assert result is None and load_checkpoint(run / "checkpoint.pt").state["epoch"] == 1
     with pytest.raises(ConfigError, match="already holds a run"):
         next(train(_cfg(), run, data=digits))
+    # what a kill inside a write leaves: a half-written temporary next to the whole file
+    (run / f".checkpoint.pt.{os.getpid() + 1}.tmp").write_bytes(b"PK\x03\x04 half")
+    (run / ".metrics.json.tmp").write_text('{"status": "runn')
+    (run / ".notes").write_text("the user's own hidden file")
     events, result = _drive(train(_cfg(), run, resume=True, data=digits))
+    assert sorted(p.name for p in run.glob(".*")) == [".notes"]
     started = events[0]
     assert isinstance(started, RunStarted) and started.resumed and started.start_epoch == 1
     assert sum(isinstance(e, EpochEnd) for e in events) == 2
