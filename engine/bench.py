@@ -63,7 +63,6 @@ from engine.bench_train import (  # noqa: F401 - re-exported for callers and tes
     app_model,
     copy_reference_weights,
     cpu_has_bf16,
-    prototype_forward,
     run_worker,
     train_worker,
 )
@@ -184,10 +183,7 @@ def equivalence_section(opts: BenchOptions) -> dict:
     (spk_r * w).sum().add(mem_r.sum()).backward()
     label = f"{base.label.split(',')[0]}, B={case.batch}, T={case.steps}"
     result = {"case": label, "output_spike_rate": round(float(spk_r.detach().mean()), 4)}
-    for name, forward in (
-        ("app", lambda m: run_model(m, x, case.steps, "direct")),
-        ("prototype", lambda m: prototype_forward(m, x, case.steps)),
-    ):
+    for name, forward in (("app", lambda m: run_model(m, x, case.steps, "direct")),):
         app.zero_grad(set_to_none=True)
         out = forward(app)
         (out.spikes * w).sum().add(out.mem.sum()).backward()
@@ -213,7 +209,10 @@ def inference_section(opts: BenchOptions) -> dict:
     x, _ = _batch(case, opts.device)
     n = 10 if opts.quick else 100
     result = {"case": f"{case.label.split(',')[0]}, B=1, T={case.steps}"}
-    for path in ("reference", "app", "prototype"):
+    paths = ["reference", "app"]
+    if torch.device(opts.device).type == "cuda" or cpu_has_bf16():
+        paths.append("app_bf16")
+    for path in paths:
         torch.manual_seed(0)
         _model, _step, infer = _build_path(path, case, opts.device)
         for _ in range(3):
@@ -226,7 +225,7 @@ def inference_section(opts: BenchOptions) -> dict:
             _sync(opts.device)
             times.append(time.perf_counter() - t0)
         result[path] = {"median_ms": round(1000 * statistics.median(times), 3), "n": n}
-    for path in ("app", "prototype"):
+    for path in paths[1:]:
         result[path]["speedup_vs_reference"] = _ratio(
             result["reference"]["median_ms"], result[path]["median_ms"]
         )

@@ -1,11 +1,9 @@
 """The training-step part of ``snn-explorer bench``: configurations, paths and the worker.
 
 A *path* is one way of training the report's CSNN: ``reference`` (:mod:`engine.bench_reference`,
-snnTorch's loop), ``app`` (``engine.models`` + the step ``engine.training`` takes) and
-``prototype`` (the app's CSNN modules through :func:`prototype_forward`, the forward proposed for
-``engine.models_snn.CSNN``), with suffixes ``_bf16`` (bf16 autocast), ``_default`` (the app's
-default model options instead of the report's network) and ``_malloc``
-(:func:`engine.spikeops.keep_freed_memory` first). :func:`train_worker` times one (case, path)
+snnTorch's loop) or ``app`` (``engine.models`` + the step ``engine.training`` takes), the latter
+with suffixes ``_bf16`` (bf16 autocast), ``_default`` (the app's default model options instead
+of the report's network) and ``_malloc`` (:func:`engine.spikeops.keep_freed_memory` first). :func:`train_worker` times one (case, path)
 in the process it runs in; :func:`run_worker` runs it in a fresh one.
 """
 
@@ -52,17 +50,10 @@ QUICK_CASES = (
 )
 
 
-PATHS = ("reference", "app", "app_bf16", "prototype", "prototype_bf16")
+PATHS = ("reference", "app", "app_bf16")
 
 
-EXTRA_PATHS = (
-    "app_default",
-    "app_default_bf16",
-    "prototype_default",
-    "prototype_default_bf16",
-    "prototype_malloc",
-    "prototype_bf16_malloc",
-)
+EXTRA_PATHS = ("app_default", "app_default_bf16", "app_malloc", "app_bf16_malloc")
 
 
 def cpu_has_bf16() -> bool:
@@ -155,55 +146,13 @@ def app_model(case: TrainCase, device=None, report: bool = True):
     return model if device is None else model.to(device)
 
 
-def prototype_forward(model, x, steps: int):
-    """The app's CSNN forward with :mod:`engine.spikeops` for its stateless layers.
-
-    The change proposed for ``engine.models_snn.CSNN.forward`` (same modules, same weights, same
-    result); the bench's ``prototype`` paths measure it until the model does it itself.
-    """
-    from engine.models_snn import SpikingOutput
-    from engine.spikeops import conv_block, linear_seq
-
-    x, static, t = model._prepare(x, steps)
-    spk = None
-    for i, (conv, bn, pl, lif) in enumerate(zip(model.convs, model.bns, model.pools, model.lifs)):
-        if i == 0 and static:
-            cur = conv_block(x, conv, bn, pl)
-            cur = cur.unsqueeze(0).expand(t, *cur.shape)
-        else:
-            src = x if i == 0 else spk
-            cur = conv_block(src.flatten(0, 1), conv, bn, pl, binary=i > 0)
-            cur = cur.unflatten(0, src.shape[:2])
-        spk = src = None  # let the previous layer's spikes go before the next [T, ...] arrays
-        spk, _mem = lif(cur)
-        cur = _mem = None
-    if model.hidden:
-        cur = linear_seq(spk, model.fc_hidden, binary=True)
-        cur = model.bn_hidden(cur.flatten(0, 1)).unflatten(0, cur.shape[:2])
-        spk = None
-        spk, _ = model.lif_hidden(cur)
-    cur = linear_seq(spk, model.fc, binary=True)
-    bn_out = getattr(model, "bn_out", None)
-    if bn_out is not None:
-        cur = bn_out(cur.flatten(0, 1)).unflatten(0, cur.shape[:2])
-    out_spk, out_mem = model.out(cur)
-    return SpikingOutput(out_spk, out_mem, None)
-
-
-def _app(case: TrainCase, device, amp: str | None, prototype: bool = False, report: bool = True):
+def _app(case: TrainCase, device, amp: str | None, report: bool = True):
     """The app's training step, as ``engine.training`` takes it (AdamW, clipping, amp)."""
     import torch
 
-    from engine.models import class_scores, loss_value
-    from engine.models import run_model as _run_model
+    from engine.models import class_scores, loss_value, run_model
 
     model = app_model(case, device, report=report)
-    if prototype:
-
-        def run_model(m, x, steps, _encoder):
-            return prototype_forward(m, x, steps)
-    else:
-        run_model = _run_model
     params = [p for p in model.parameters() if p.requires_grad]
     opt = torch.optim.AdamW(params, lr=2e-3, weight_decay=0.0)
     dev_type = torch.device(device).type
@@ -236,20 +185,20 @@ def _app(case: TrainCase, device, amp: str | None, prototype: bool = False, repo
 
 
 def _build_path(path: str, case: TrainCase, device):
-    """``reference``, or ``app`` / ``prototype`` with optional suffixes: ``_default`` (the app's
+    """``reference``, or ``app`` with optional suffixes: ``_default`` (the app's
     default model options instead of the report's network), ``_bf16`` (bf16 autocast),
     ``_malloc`` (:func:`engine.spikeops.keep_freed_memory` first)."""
     if path == "reference":
         return _reference(case, device)
     base, *flags = path.split("_")
-    if base not in ("app", "prototype") or not set(flags) <= {"bf16", "default", "malloc"}:
+    if base != "app" or not set(flags) <= {"bf16", "default", "malloc"}:
         raise ValueError(f"unknown bench path {path!r}")
     if "malloc" in flags:
         from engine.spikeops import keep_freed_memory
 
         keep_freed_memory()
     amp = "bf16" if "bf16" in flags else None
-    return _app(case, device, amp, prototype=base == "prototype", report="default" not in flags)
+    return _app(case, device, amp, report="default" not in flags)
 
 
 def _batch(case: TrainCase, device, seed: int = 0):

@@ -1,8 +1,11 @@
 """TorchScript (every model) and ONNX (the ANNs) export.
 
-TorchScript of a spiking model is :class:`ScriptedSNN`: the model's own layers (batch norm not
-folded) and a scripted LIF time loop doing the model's operations in the model's order, so its
-spikes are bit for bit the model's. It takes either raw features ``[B, C, H, W]`` (scaled by
+TorchScript of a spiking model is :class:`ScriptedSNN`: the model's stateless layers computed
+the way the model computes them in evaluation (for the CSNN, :mod:`engine.spikeops`' path:
+batch norm folded into the convolution by the same function, the same chunks of samples in
+channels-last layout, the readout's weight columns in the same order) and a scripted LIF time
+loop doing the model's operations in the model's order, so its spikes and membranes are bit for
+bit the model's. It takes either raw features ``[B, C, H, W]`` (scaled by
 the stored input normalisation, then fed as the same current for ``steps`` steps: the "direct"
 encoding) or an encoded sequence ``[T, B, C, H, W]`` used as it is, like the model; it returns
 ``(spikes, membrane)`` of the output layer, each ``[T, B, n_classes]``.
@@ -21,9 +24,11 @@ import json
 import warnings
 
 import torch
+import torch.nn.functional as F
 from torch import nn
 
 from engine.errors import ExportError
+from engine.spikeops import _TARGET_CHUNK_BYTES, _pool_kind, fold_batchnorm
 
 ONNX_OPSET = 17
 #: name of the JSON file stored inside a TorchScript archive (``torch.jit.load(...,
@@ -86,6 +91,97 @@ class ScriptedStage(nn.Module):
         return self.lif(cur)
 
 
+class ScriptedConv(nn.Module):
+    """``conv_block`` of :mod:`engine.spikeops` in evaluation, in scriptable form."""
+
+    def __init__(self, conv: nn.Conv2d, bn: nn.Module | None, pool: nn.Module | None):
+        super().__init__()
+        bn = None if isinstance(bn, nn.Identity) else bn
+        pool = None if isinstance(pool, nn.Identity) else pool
+        kind, size = _pool_kind(pool)
+        if kind is None or isinstance(conv.padding, str) or conv.padding_mode != "zeros":
+            raise ExportError(f"convolution block {conv} / {pool}: no scripted twin for it")
+        with torch.no_grad():
+            weight, bias = conv.weight, conv.bias
+            if bn is not None:
+                weight, bias = fold_batchnorm(weight, bias, bn)
+            if bias is None:
+                bias = torch.zeros(weight.shape[0])
+        self.register_buffer(
+            "weight", weight.detach().contiguous(memory_format=torch.channels_last)
+        )
+        self.register_buffer("bias", bias.detach().clone())
+        self.stride = list(conv.stride)
+        self.padding = list(conv.padding)
+        self.dilation = list(conv.dilation)
+        self.groups = int(conv.groups)
+        self.pool = {"none": 0, "max": 1, "avg": 2}[kind]
+        self.k = int(size)
+        self.chunk_bytes = int(_TARGET_CHUNK_BYTES)
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        n = x.shape[0]
+        per_sample = self.weight.shape[0] * x.shape[2] * x.shape[3] * 4
+        chunk = max(1, self.chunk_bytes // max(per_sample, 1))
+        outs: list[torch.Tensor] = []
+        lo = 0
+        while lo < n:
+            xk = x[lo : lo + chunk].contiguous(memory_format=torch.channels_last)
+            y = F.conv2d(
+                xk, self.weight, self.bias, self.stride, self.padding, self.dilation, self.groups
+            )
+            if self.pool == 1:
+                y = F.max_pool2d(y, self.k)
+            elif self.pool == 2:
+                y = F.avg_pool2d(y, self.k)
+            outs.append(y)
+            lo += chunk
+        return torch.cat(outs)
+
+
+class ScriptedSeqLinear(nn.Module):
+    """``linear_seq`` of :mod:`engine.spikeops` (then a batch norm) in scriptable form.
+
+    A ``[T, B, C, H, W]`` input is flattened in (H, W, C) order with the weight's columns put in
+    that order, as the model does with its channels-last spikes.
+    """
+
+    def __init__(self, fc: nn.Linear, bn: nn.Module | None, chw: tuple[int, int, int] | None):
+        super().__init__()
+        with torch.no_grad():
+            weight = fc.weight
+            if chw is not None:
+                c, h, w = chw
+                weight = weight.view(weight.shape[0], c, h, w).permute(0, 2, 3, 1)
+                weight = weight.reshape(weight.shape[0], -1)
+            bias = fc.bias if fc.bias is not None else torch.zeros(weight.shape[0])
+        self.register_buffer("weight", weight.detach().contiguous())
+        self.register_buffer("bias", bias.detach().clone())
+        self.bn = nn.Identity() if bn is None else bn
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        t, b = x.shape[0], x.shape[1]
+        if x.dim() == 5:
+            x = x.permute(0, 1, 3, 4, 2).reshape(t, b, -1)
+        cur = F.linear(x, self.weight, self.bias)
+        return self.bn(cur.reshape(t * b, -1))
+
+
+class ScriptedLinearStage(nn.Module):
+    """A :class:`ScriptedSeqLinear` on a spike sequence followed by a LIF population."""
+
+    def __init__(self, block: ScriptedSeqLinear, lif: ScriptedLIF):
+        super().__init__()
+        self.block = block
+        self.lif = lif
+
+    def forward(
+        self, x: torch.Tensor, static: bool, steps: int
+    ) -> tuple[torch.Tensor, torch.Tensor]:
+        t, b = x.shape[0], x.shape[1]
+        return self.lif(self.block(x).reshape(t, b, -1))
+
+
 class ScriptedSNN(nn.Module):
     """A spiking model with its time loop, for ``torch.jit.script``; see the module docstring."""
 
@@ -136,14 +232,19 @@ def scripted_snn(model: nn.Module, steps: int, encoder: str = "direct") -> Scrip
     model = copy.deepcopy(model).eval()
     stages: list[ScriptedStage] = []
     if isinstance(model, CSNN):
-        for conv, bn, pool, lif in zip(model.convs, model.bns, model.pools, model.lifs):
-            stages.append(ScriptedStage(nn.Sequential(conv, bn, pool), _lif(lif), False))
+        with torch.no_grad():
+            probe = torch.zeros(1, *model.input_shape)
+            for conv, bn, pool, lif in zip(model.convs, model.bns, model.pools, model.lifs):
+                block = ScriptedConv(conv, bn, pool)
+                probe = block(probe)
+                stages.append(ScriptedStage(block, _lif(lif), False))
+        chw = tuple(probe.shape[1:])
         if model.hidden:
-            block = nn.Sequential(model.fc_hidden, model.bn_hidden)
-            stages.append(ScriptedStage(block, _lif(model.lif_hidden), True))
-            stages.append(ScriptedStage(_readout(model, model.fc), _lif(model.out), False))
-        else:
-            stages.append(ScriptedStage(_readout(model, model.fc), _lif(model.out), True))
+            block = ScriptedSeqLinear(model.fc_hidden, model.bn_hidden, chw)
+            stages.append(ScriptedLinearStage(block, _lif(model.lif_hidden)))
+            chw = None
+        block = ScriptedSeqLinear(model.fc, getattr(model, "bn_out", None), chw)
+        stages.append(ScriptedLinearStage(block, _lif(model.out)))
     elif isinstance(model, FCSNN):
         stages.append(ScriptedStage(nn.Sequential(model.fc1, model.bn1), _lif(model.lif1), True))
         stages.append(ScriptedStage(_readout(model, model.fc2), _lif(model.out), False))

@@ -32,6 +32,7 @@ from torch import nn
 
 from engine.errors import ConfigError
 from engine.lif import lif_multistep
+from engine.spikeops import conv_block, linear_seq
 
 
 @dataclass(frozen=True)
@@ -302,6 +303,7 @@ class CSNN(_Spiking):
         if padding not in ("valid", "same"):
             raise ConfigError(f"model_options.padding: {padding!r}; choose valid or same")
         c, h, w = input_shape
+        self.input_shape = tuple(int(v) for v in input_shape)
         self.pooling = pooling
         self.input_norm = InputNorm(c, h, input_norm)
         self.convs = nn.ModuleList()
@@ -358,20 +360,27 @@ class CSNN(_Spiking):
         for i, (conv, bn, pl, lif) in enumerate(zip(self.convs, self.bns, self.pools, self.lifs)):
             if i == 0 and static:
                 # the input does not change over time: compute this block's current once
-                cur = pl(bn(conv(x)))
+                cur = conv_block(x, conv, bn, pl)
                 cur = cur.unsqueeze(0).expand(t, *cur.shape)
             else:
-                cur = _fold(x if i == 0 else spk, lambda v, c=conv, b=bn, p=pl: p(b(c(v))))
+                src = x if i == 0 else spk
+                cur = conv_block(src.flatten(0, 1), conv, bn, pl, binary=i > 0)
+                cur = cur.unflatten(0, src.shape[:2])
+            spk = src = None  # let the previous layer's spikes go before the next [T, ...] arrays
             spk, mem = lif(cur)
+            cur = None
             if rec is not None:
                 rec[f"lif{i + 1}"] = (spk, mem)
-        flat = spk.flatten(2)
+            mem = None
         if self.hidden:
-            cur = _fold(flat, lambda v: self.bn_hidden(self.fc_hidden(v)))
-            flat, mem = self.lif_hidden(cur)
+            cur = linear_seq(spk, self.fc_hidden, binary=True)
+            cur = _fold(cur, self.bn_hidden)
+            spk = None
+            spk, mem = self.lif_hidden(cur)
             if rec is not None:
-                rec["lif_hidden"] = (flat, mem)
-        spk, mem = self.out(_fold(flat, lambda v: self.bn_out(self.fc(v))))
+                rec["lif_hidden"] = (spk, mem)
+        cur = _fold(linear_seq(spk, self.fc, binary=True), self.bn_out)
+        spk, mem = self.out(cur)
         if rec is not None:
             rec["out"] = (spk, mem)
         return SpikingOutput(spk, mem, rec)

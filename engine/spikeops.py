@@ -338,8 +338,7 @@ def conv_pool(
     conv_args = (_pair(stride), _pair(padding), _pair(dilation), int(groups))
     if chunk is None:
         h, w = x.shape[2:]
-        per_sample = weight.shape[0] * h * w * (2 if dtype == torch.bfloat16 else 4)
-        chunk = max(1, _TARGET_CHUNK_BYTES // max(per_sample, 1))
+        chunk = default_chunk(weight.shape[0], h, w, 2 if dtype == torch.bfloat16 else 4)
     k = int(pool_size) if pool != "none" else 1
     return _ConvPool.apply(x, weight, bias, conv_args, pool, k, bool(binary), dtype, int(chunk))
 
@@ -372,8 +371,7 @@ def conv_bn_pool(
     if x.dtype in (torch.float16, torch.bfloat16):
         x = x.float()
     if chunk is None:
-        h, w = x.shape[2:]
-        chunk = max(1, _TARGET_CHUNK_BYTES // max(weight.shape[0] * h * w * 4, 1))
+        chunk = default_chunk(weight.shape[0], *x.shape[2:])
     track = bn.training and bn.track_running_stats and bn.running_mean is not None
     stats = (
         float(bn.eps),
@@ -459,15 +457,7 @@ def conv_block(
             dtype=dtype,
         )
     if bn is not None:
-        # evaluation: batch norm with its running statistics is an affine map: fold it in
-        scale = torch.rsqrt(bn.running_var + bn.eps)
-        if bn.weight is not None:
-            scale = scale * bn.weight
-        shift = -bn.running_mean * scale
-        if bn.bias is not None:
-            shift = shift + bn.bias
-        bias = shift if bias is None else bias * scale + shift
-        weight = weight * scale.view(-1, 1, 1, 1)
+        weight, bias = fold_batchnorm(weight, bias, bn)
     return conv_pool(
         x,
         weight,
@@ -481,6 +471,28 @@ def conv_block(
         binary=binary,
         dtype=dtype,
     )
+
+
+def fold_batchnorm(weight: torch.Tensor, bias: torch.Tensor | None, bn) -> tuple:
+    """A convolution's ``(weight, bias)`` with an evaluation-mode batch norm folded in.
+
+    Batch norm with its running statistics is a per-channel affine map. The evaluation path of
+    :func:`conv_block` and the TorchScript twin (:mod:`engine.export_torch`) both fold it
+    through this function, so they compute the same numbers bit for bit.
+    """
+    scale = torch.rsqrt(bn.running_var + bn.eps)
+    if bn.weight is not None:
+        scale = scale * bn.weight
+    shift = -bn.running_mean * scale
+    if bn.bias is not None:
+        shift = shift + bn.bias
+    bias = shift if bias is None else bias * scale + shift
+    return weight * scale.view(-1, 1, 1, 1), bias
+
+
+def default_chunk(out_channels: int, height: int, width: int, itemsize: int = 4) -> int:
+    """Samples per chunk of :func:`conv_pool`: about 8 MiB of convolution output each."""
+    return max(1, _TARGET_CHUNK_BYTES // max(out_channels * height * width * itemsize, 1))
 
 
 def _has_forward_hooks(modules) -> bool:

@@ -106,10 +106,11 @@ def format_report(result: dict) -> str:
                         f"{_fmt(r.get('memory_ratio_vs_reference'), '.2f'):>7s}"
                     )
         elif name == "inference" and status == "ok":
-            parts = [f"{p} {sec[p]['median_ms']:.2f} ms" for p in ("reference", "app", "prototype")]
+            paths = [p for p in ("reference", "app", "app_bf16") if p in sec]
+            parts = [f"{p} {sec[p]['median_ms']:.2f} ms" for p in paths]
             lines.append(f"\ninference ({sec['case']}): " + ", ".join(parts))
         elif name == "equivalence" and status == "ok":
-            for p in ("app", "prototype"):
+            for p in ("app",):
                 e = sec[p]
                 lines.append(
                     f"equivalence ({p} vs reference, {sec['case']}): spikes equal "

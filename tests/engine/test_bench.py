@@ -31,7 +31,7 @@ def _positive(v) -> bool:
 def test_quick_bench_structure():
     opts = quick_options(
         sections=("train_step", "equivalence", "inference"),
-        paths=("reference", "prototype"),
+        paths=("reference", "app"),
         case_keys=(QUICK_CASES[0].key,),
     )
     result = run_bench(opts)
@@ -51,15 +51,14 @@ def test_quick_bench_structure():
             assert r["min_s"] <= r["median_s"]
             assert r["reps"] == opts.reps
             assert isinstance(r["peak_increase_mib"], float)
-        assert _positive(row["prototype"]["speedup_vs_reference"])
-        assert "memory_ratio_vs_reference" in row["prototype"]
+        assert _positive(row["app"]["speedup_vs_reference"])
+        assert "memory_ratio_vs_reference" in row["app"]
     eq = secs["equivalence"]
-    for path in ("app", "prototype"):
-        assert eq[path]["spikes_equal"] is True
-        assert eq[path]["max_grad_diff_rel"] < 1e-4
+    assert eq["app"]["spikes_equal"] is True
+    assert eq["app"]["max_grad_diff_rel"] < 1e-4
     assert 0.0 < eq["output_spike_rate"] < 1.0
     inf = secs["inference"]
-    assert all(_positive(inf[p]["median_ms"]) for p in ("reference", "app", "prototype"))
+    assert all(_positive(inf[p]["median_ms"]) for p in ("reference", "app"))
 
 
 def test_missing_hooks_are_reported_not_available():
