@@ -1,9 +1,11 @@
 """The training-step part of ``snn-explorer bench``: configurations, paths and the worker.
 
 A *path* is one way of training the report's CSNN: ``reference`` (:mod:`engine.bench_reference`,
-snnTorch's loop) or ``app`` (``engine.models`` + the step ``engine.training`` takes), the latter
-with suffixes ``_bf16`` (bf16 autocast), ``_default`` (the app's default model options instead
-of the report's network) and ``_malloc`` (:func:`engine.spikeops.keep_freed_memory` first). :func:`train_worker` times one (case, path)
+snnTorch's loop) or ``app`` (``engine.models`` + the step ``engine.training`` takes, in a
+process set up as the app's training entry points set theirs up:
+:func:`engine.spikeops.keep_freed_memory`), the latter with suffixes ``_bf16`` (bf16 autocast),
+``_default`` (the app's default model options instead of the report's network) and
+``_sysmalloc`` (glibc's default allocator settings). :func:`train_worker` times one (case, path)
 in the process it runs in; :func:`run_worker` runs it in a fresh one.
 """
 
@@ -53,7 +55,7 @@ QUICK_CASES = (
 PATHS = ("reference", "app", "app_bf16")
 
 
-EXTRA_PATHS = ("app_default", "app_default_bf16", "app_malloc", "app_bf16_malloc")
+EXTRA_PATHS = ("app_default", "app_default_bf16", "app_sysmalloc", "app_bf16_sysmalloc")
 
 
 def cpu_has_bf16() -> bool:
@@ -187,13 +189,13 @@ def _app(case: TrainCase, device, amp: str | None, report: bool = True):
 def _build_path(path: str, case: TrainCase, device):
     """``reference``, or ``app`` with optional suffixes: ``_default`` (the app's
     default model options instead of the report's network), ``_bf16`` (bf16 autocast),
-    ``_malloc`` (:func:`engine.spikeops.keep_freed_memory` first)."""
+    ``_sysmalloc`` (without the app's :func:`engine.spikeops.keep_freed_memory`)."""
     if path == "reference":
         return _reference(case, device)
     base, *flags = path.split("_")
-    if base != "app" or not set(flags) <= {"bf16", "default", "malloc"}:
+    if base != "app" or not set(flags) <= {"bf16", "default", "sysmalloc"}:
         raise ValueError(f"unknown bench path {path!r}")
-    if "malloc" in flags:
+    if "sysmalloc" not in flags:
         from engine.spikeops import keep_freed_memory
 
         keep_freed_memory()

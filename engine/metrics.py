@@ -46,10 +46,13 @@ class ActivityTally:
         for name, (spk, _mem) in record.items():
             s = spk.detach()
             if name == "input":
-                self.total[name] = self.total.get(name, 0.0) + float(s.abs().sum())
+                self.total[name] = self.total.get(name, 0.0) + float(
+                    s.abs().sum(dtype=torch.float64)
+                )
                 self.count[name] = self.count.get(name, 0) + s.numel()
                 continue
-            self.total[name] = self.total.get(name, 0.0) + float(s.sum())
+            # float64 sums: bf16 spikes (autocast) would round a large count
+            self.total[name] = self.total.get(name, 0.0) + float(s.sum(dtype=torch.float64))
             self.count[name] = self.count.get(name, 0) + s.numel()
             any_fired = (s != 0).flatten(2).any(0).any(0).cpu()
             prev = self.fired.get(name)
