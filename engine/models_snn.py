@@ -3,7 +3,8 @@
 Both take either a static input ``x [B, C, H, W]`` with ``steps`` (the "direct" encoding: the
 input is a constant current at every step) or an encoded sequence ``x_seq [T, B, C, H, W]``.
 Stateless layers (convolution, batch norm, pooling, linear) run over all ``T * B`` samples at
-once; every LIF population runs through :func:`engine.lif.lif_multistep`. With a static input the
+once (the CSNN's through :mod:`engine.spikeops`: chunked, channels-last, spikes saved as uint8);
+every LIF population runs through :func:`engine.lif.lif_multistep`. With a static input the
 layers before the first LIF see the same input at every step, so they run once and their output
 is broadcast over ``T`` (equal to computing them per step; a test checks it).
 

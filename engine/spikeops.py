@@ -600,8 +600,9 @@ def keep_freed_memory() -> bool:
     Training allocates and frees the same large ``[T, ...]`` arrays at every step; glibc serves
     each one with a fresh ``mmap`` whose pages are then faulted in one by one, which costs more
     than the arithmetic of a LIF layer. With ``mmap`` off and a high trim threshold the heap
-    keeps those pages (measured: the prototype CSNN's T=50 step 0.66 -> 0.48 s fp32, 0.41 ->
-    0.26 s bf16, for 10-20 % more peak memory). Process-wide and irreversible, so only an
+    keeps those pages (measured on 2 cores: the CSNN's T=50 step 0.74 -> 0.51 s fp32, 0.53 ->
+    0.34 s bf16, at about the same peak). ``snn-explorer train`` and the desktop app call it.
+    Process-wide and irreversible, so only an
     application's entry point should call it. Returns False where it does not apply (not glibc).
     """
     import ctypes
