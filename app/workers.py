@@ -42,13 +42,16 @@ class GeneratorWorker(QObject):
     finished = Signal(object)
     failed = Signal(str)
 
-    def __init__(self, factory: JobFactory, stop_event: threading.Event):
+    def __init__(self, factory: JobFactory, stop_event: threading.Event, background: bool = False):
         super().__init__()
         self._factory = factory
         self._stop = stop_event
+        self._background = background
 
     @Slot()
     def run(self) -> None:
+        if self._background:
+            lower_this_thread()
         try:
             gen = self._factory(self._stop)
             result = None
@@ -68,6 +71,28 @@ class GeneratorWorker(QObject):
             self.finished.emit(result)
 
 
+#: nice value of a background job's thread (and of the compute threads it starts)
+BACKGROUND_NICE = 10
+
+
+def lower_this_thread(nice: int = BACKGROUND_NICE) -> bool:
+    """Give the calling thread a lower scheduling priority (Linux: a thread is a task).
+
+    Long computations (training, feature extraction) share the cores with the GUI thread; at a
+    lower priority they still get every idle cycle, but the GUI thread runs first when it has
+    something to draw. The OpenMP and Numba threads a thread starts inherit its priority.
+    Returns False where it cannot be done.
+    """
+    import os
+
+    try:
+        tid = threading.get_native_id()
+        os.setpriority(os.PRIO_PROCESS, tid, max(os.getpriority(os.PRIO_PROCESS, tid), nice))
+    except (AttributeError, OSError):
+        return False
+    return True
+
+
 class WorkerHandle(QObject):
     """A running job: its thread, its worker and its stop event.
 
@@ -80,12 +105,14 @@ class WorkerHandle(QObject):
     failed = Signal(str)
     done = Signal()
 
-    def __init__(self, factory: JobFactory, parent: QObject | None = None):
+    def __init__(
+        self, factory: JobFactory, parent: QObject | None = None, background: bool = False
+    ):
         super().__init__(parent)
         self.stop_event = threading.Event()
         self.thread = QThread()
         self.thread.setObjectName("snn-explorer-worker")
-        self.worker = GeneratorWorker(factory, self.stop_event)
+        self.worker = GeneratorWorker(factory, self.stop_event, background)
         self.worker.moveToThread(self.thread)
         self.thread.started.connect(self.worker.run)
         self.worker.progress.connect(self.progress)
@@ -137,9 +164,14 @@ def start_worker(
     on_progress: Callable[[object], None] | None = None,
     on_finished: Callable[[object], None] | None = None,
     on_failed: Callable[[str], None] | None = None,
+    background: bool = False,
 ) -> WorkerHandle:
-    """Start ``factory(stop_event)`` on a new QThread and return its handle."""
-    handle = WorkerHandle(factory, parent)
+    """Start ``factory(stop_event)`` on a new QThread and return its handle.
+
+    ``background``: a long computation (training, feature extraction) that runs at a lower
+    priority than the GUI (see :func:`lower_this_thread`).
+    """
+    handle = WorkerHandle(factory, parent, background)
     if on_progress:
         handle.progress.connect(on_progress)
     if on_finished:

@@ -259,7 +259,7 @@ class DataPanel(QWidget):
             return self._show_error(str(exc))
         self.form.set_running(True)
         self.form.result.setText("Starting...")
-        handle = start_worker(features_job(self.overview.source, cfg), parent=self)
+        handle = start_worker(features_job(self.overview.source, cfg), parent=self, background=True)
         handle.progress.connect(self.buffer.push)
         handle.finished.connect(self._on_features_finished)
         handle.failed.connect(self._on_features_failed)

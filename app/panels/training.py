@@ -197,6 +197,7 @@ class TrainingPanel(TrainingFilesMixin, QWidget):
             self,
             on_progress=self._on_worker_progress,
             on_failed=self._on_worker_failed,
+            background=True,
         )
         self.worker.done.connect(self._on_worker_done)
         self.context.set_run(run_dir)

@@ -146,6 +146,7 @@ class TrainingFilesMixin:
             self,
             on_finished=self._on_export_finished,
             on_failed=self._on_export_failed,
+            background=True,
         )
         self.export_worker.done.connect(self._on_export_done)
         return self.export_worker

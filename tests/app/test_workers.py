@@ -69,3 +69,29 @@ def test_event_buffer_batches_in_order(qtbot):
     qtbot.waitUntil(lambda: len(batches) > 0, timeout=2000)
     assert [e for b in batches for e in b] == list(range(7))
     buf.stop()
+
+
+def test_background_jobs_run_below_the_gui_thread(qtbot):
+    """Training and feature jobs run at a lower priority (Linux nice) than the GUI thread, so a
+    busy CPU still serves the GUI first; ordinary jobs keep the GUI's priority."""
+    import os
+    import threading
+
+    def job(stop):
+        tid = threading.get_native_id()
+        yield os.getpriority(os.PRIO_PROCESS, tid)
+        x = sum(range(1000))  # the job itself runs normally
+        return x
+
+    gui = os.getpriority(os.PRIO_PROCESS, threading.get_native_id())
+    seen = {}
+    for background in (False, True):
+        got = []
+        handle = start_worker(job, on_progress=got.append, background=background)
+        with qtbot.waitSignal(handle.finished, timeout=5000) as blocker:
+            pass
+        assert blocker.args == [499500]
+        seen[background] = got[0]
+    assert seen[False] == gui
+    assert seen[True] == max(gui, 10)
+    assert os.getpriority(os.PRIO_PROCESS, threading.get_native_id()) == gui  # GUI untouched
