@@ -84,7 +84,10 @@ def lower_this_thread(nice: int = BACKGROUND_NICE) -> bool:
     Returns False where it cannot be done.
     """
     import os
+    import sys
 
+    if not sys.platform.startswith("linux"):
+        return False  # elsewhere a thread id is not a task id that setpriority takes
     try:
         tid = threading.get_native_id()
         os.setpriority(os.PRIO_PROCESS, tid, max(os.getpriority(os.PRIO_PROCESS, tid), nice))
