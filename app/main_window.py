@@ -129,7 +129,7 @@ def make_app(argv: list[str] | None = None) -> QApplication:
 
 
 def run_gui() -> int:
-    from engine.spikeops import keep_freed_memory
+    from engine.memory import keep_freed_memory
 
     keep_freed_memory()  # the desktop app trains: keep its large temporaries' pages (see there)
     app = make_app()

@@ -354,7 +354,7 @@ def main(argv: list[str] | None = None) -> int:
     args = p.parse_args(argv)
     import sys
 
-    from engine.spikeops import keep_freed_memory
+    from engine.memory import keep_freed_memory
 
     keep_freed_memory()  # as the desktop app's entry point does (app.main_window.run_gui)
     r = run_soak(

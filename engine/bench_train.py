@@ -3,7 +3,7 @@
 A *path* is one way of training the report's CSNN: ``reference`` (:mod:`engine.bench_reference`,
 snnTorch's loop) or ``app`` (``engine.models`` + the step ``engine.training`` takes, in a
 process set up as the app's training entry points set theirs up:
-:func:`engine.spikeops.keep_freed_memory`), the latter with suffixes ``_bf16`` (bf16 autocast),
+:func:`engine.memory.keep_freed_memory`), the latter with suffixes ``_bf16`` (bf16 autocast),
 ``_default`` (the app's default model options instead of the report's network) and
 ``_sysmalloc`` (glibc's default allocator settings). :func:`train_worker` times one (case, path)
 in the process it runs in; :func:`run_worker` runs it in a fresh one.
@@ -189,14 +189,14 @@ def _app(case: TrainCase, device, amp: str | None, report: bool = True):
 def _build_path(path: str, case: TrainCase, device):
     """``reference``, or ``app`` with optional suffixes: ``_default`` (the app's
     default model options instead of the report's network), ``_bf16`` (bf16 autocast),
-    ``_sysmalloc`` (without the app's :func:`engine.spikeops.keep_freed_memory`)."""
+    ``_sysmalloc`` (without the app's :func:`engine.memory.keep_freed_memory`)."""
     if path == "reference":
         return _reference(case, device)
     base, *flags = path.split("_")
     if base != "app" or not set(flags) <= {"bf16", "default", "sysmalloc"}:
         raise ValueError(f"unknown bench path {path!r}")
     if "sysmalloc" not in flags:
-        from engine.spikeops import keep_freed_memory
+        from engine.memory import keep_freed_memory
 
         keep_freed_memory()
     amp = "bf16" if "bf16" in flags else None

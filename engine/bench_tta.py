@@ -155,7 +155,7 @@ def time_to_accuracy(
     two cores): not part of the default bench or of CI.
     """
     from engine.features import FeatureConfig, load_feature_set
-    from engine.spikeops import keep_freed_memory
+    from engine.memory import keep_freed_memory
 
     keep_freed_memory()  # as the app's training entry points do; the reference gains from it too
     ref = dict(REFERENCE_RECIPE, **(reference_recipe or {}))

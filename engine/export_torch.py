@@ -140,7 +140,7 @@ class ScriptedConv(nn.Module):
 
 
 class ScriptedSeqLinear(nn.Module):
-    """``linear_seq`` of :mod:`engine.spikeops` (then a batch norm) in scriptable form.
+    """``linear_seq`` of :mod:`engine.spikelinear` (then a batch norm) in scriptable form.
 
     A ``[T, B, C, H, W]`` input is flattened in (H, W, C) order with the weight's columns put in
     that order, as the model does with its channels-last spikes.

@@ -33,7 +33,8 @@ from torch import nn
 
 from engine.errors import ConfigError
 from engine.lif import lif_multistep
-from engine.spikeops import conv_block, linear_seq
+from engine.spikelinear import linear_seq
+from engine.spikeops import conv_block
 
 
 @dataclass(frozen=True)

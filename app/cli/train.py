@@ -133,7 +133,7 @@ def _clock(s: float) -> str:
 
 
 def run(args) -> int:
-    from engine.spikeops import keep_freed_memory
+    from engine.memory import keep_freed_memory
     from engine.train_events import (
         Checkpointed,
         EpochEnd,
@@ -145,7 +145,7 @@ def run(args) -> int:
     from engine.training import train
 
     cfg = _config(args)
-    keep_freed_memory()  # an entry point that trains: reuse freed pages (engine.spikeops)
+    keep_freed_memory()  # an entry point that trains: reuse freed pages (engine.memory)
     stop = threading.Event()
     bar = _Bar(args.quiet)
 

@@ -8,7 +8,8 @@ import torch.nn.functional as F
 from torch import nn
 
 from engine.errors import ConfigError
-from engine.spikeops import _encode_argmax, conv_block, conv_pool, linear_seq
+from engine.spikelinear import linear_seq
+from engine.spikeops import _encode_argmax, conv_block, conv_pool
 
 
 def _plain(x, w, b, pool, k=2, padding=0):
