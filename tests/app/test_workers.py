@@ -84,13 +84,15 @@ def test_background_jobs_run_below_the_gui_thread(qtbot):
         return x
 
     gui = os.getpriority(os.PRIO_PROCESS, threading.get_native_id())
-    seen = {}
+    seen, handles = {}, []  # keep each handle until its thread has ended (Qt aborts otherwise)
     for background in (False, True):
         got = []
         handle = start_worker(job, on_progress=got.append, background=background)
+        handles.append(handle)
         with qtbot.waitSignal(handle.finished, timeout=5000) as blocker:
             pass
         assert blocker.args == [499500]
+        qtbot.waitUntil(lambda h=handle: not h.thread.isRunning(), timeout=5000)
         seen[background] = got[0]
     assert seen[False] == gui
     assert seen[True] == max(gui, 10)
