@@ -128,6 +128,18 @@ def make_app(argv: list[str] | None = None) -> QApplication:
     return app
 
 
+def settle_heap() -> None:
+    """Move every object that exists once the window is built out of the garbage collector's
+    sight (``gc.freeze``): modules, torch, the widgets. A full collection then scans only what
+    came later; measured while training on 2 cores, the worst UI stall (a full collection of the
+    hundreds of thousands of start-up objects, 180-235 ms, on whichever thread ran it while
+    holding the GIL) fell from 246 to 75 ms."""
+    import gc
+
+    gc.collect()
+    gc.freeze()
+
+
 def run_gui() -> int:
     from engine.memory import keep_freed_memory
 
@@ -135,4 +147,5 @@ def run_gui() -> int:
     app = make_app()
     window = MainWindow()
     window.show()
+    settle_heap()
     return app.exec()

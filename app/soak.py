@@ -152,7 +152,7 @@ def run_soak(
         os.environ.setdefault("QT_QPA_PLATFORM", "offscreen")
     from PySide6.QtCore import QElapsedTimer, QEventLoop, QSettings, Qt, QTimer
 
-    from app.main_window import MainWindow, make_app
+    from app.main_window import MainWindow, make_app, settle_heap
     from engine.config import RunConfig
 
     say = progress or (lambda _text: None)
@@ -162,6 +162,7 @@ def run_soak(
     settings = QSettings(os.path.join(root, "settings.ini"), QSettings.Format.IniFormat)
     window = MainWindow(settings)
     window.show()
+    settle_heap()  # as the app does once its window is up
     training, live = window.panels["training"], window.panels["live"]
     loop = QEventLoop()
     errors: list[str] = []

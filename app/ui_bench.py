@@ -79,7 +79,7 @@ def measure_ui_lateness(
     from PySide6.QtCore import QElapsedTimer, QEventLoop, QSettings, Qt, QTimer
 
     from app.context import AppContext
-    from app.main_window import make_app
+    from app.main_window import make_app, settle_heap
     from app.panels.training import TrainingPanel
     from engine.config import RunConfig
     from engine.run_record import digits_feature_set
@@ -90,6 +90,7 @@ def measure_ui_lateness(
     panel = TrainingPanel(AppContext(settings))
     panel.resize(1280, 820)
     panel.show()
+    settle_heap()  # as the app does once its window is up
     loop = QEventLoop()
 
     def wait(ms: int) -> None:

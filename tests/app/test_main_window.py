@@ -189,3 +189,19 @@ def test_screenshot_command_writes_a_non_blank_png(tab, tmp_path):
     assert pixels.std() > 20, "the screenshot is (nearly) one colour"
     # the plots carry content: many distinct grey levels, not just a blank frame and widgets
     assert np.unique(pixels.astype(np.uint8)).size > 60
+
+
+def test_settle_heap_freezes_the_start_up_objects():
+    """run_gui calls settle_heap once the window is up: the garbage collector then no longer
+    scans the start-up objects (a full scan of them stalled the UI for ~200 ms)."""
+    import subprocess
+    import sys
+
+    code = (
+        "import gc; import torch, pyqtgraph; from app.main_window import settle_heap; "
+        "before = gc.get_freeze_count(); settle_heap(); print(before, gc.get_freeze_count())"
+    )
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=120)
+    assert out.returncode == 0, out.stderr
+    before, after = map(int, out.stdout.split())
+    assert before == 0 and after > 10_000
