@@ -34,7 +34,7 @@ from dataclasses import asdict, dataclass, field
 
 import numpy as np
 
-from app.ui_bench import lateness_stats
+from app.ui_bench import lateness_stats, stamping_timer, tick_times, wait_ms
 
 
 @dataclass(frozen=True)
@@ -150,7 +150,7 @@ def run_soak(
     """
     if not os.environ.get("DISPLAY") and not os.environ.get("WAYLAND_DISPLAY"):
         os.environ.setdefault("QT_QPA_PLATFORM", "offscreen")
-    from PySide6.QtCore import QElapsedTimer, QEventLoop, QSettings, Qt, QTimer
+    from PySide6.QtCore import QEventLoop, QSettings, QTimer
 
     from app.main_window import MainWindow, make_app, settle_heap
     from engine.config import RunConfig
@@ -168,8 +168,7 @@ def run_soak(
     errors: list[str] = []
 
     def wait(ms: int) -> None:
-        QTimer.singleShot(ms, loop.quit)
-        loop.exec()
+        wait_ms(loop, ms)
 
     def wait_until(cond, timeout_s: float) -> bool:
         deadline = time.monotonic() + timeout_s
@@ -177,21 +176,8 @@ def run_soak(
             wait(50)
         return cond()
 
-    def tick_times(seconds: float) -> list[float]:
-        clock = QElapsedTimer()
-        clock.start()
-        stamps: list[float] = []
-        timer = QTimer()
-        timer.setTimerType(Qt.TimerType.PreciseTimer)
-        timer.setInterval(int(interval_ms))
-        timer.timeout.connect(lambda: stamps.append(clock.nsecsElapsed() / 1e9))
-        timer.start()
-        wait(int(seconds * 1000))
-        timer.stop()
-        return stamps
-
     # what this machine allows with the window open and nothing running
-    _i50, idle_p95, idle_max = lateness_stats(tick_times(idle_s), interval_ms)
+    _i50, idle_p95, idle_max = lateness_stats(tick_times(loop, idle_s, interval_ms), interval_ms)
     data = write_tones(os.path.join(root, "tones"))
     clip = _clip(os.path.join(root, "clip.wav"))
     base = RunConfig(
@@ -219,13 +205,7 @@ def run_soak(
             errors.append("the microphone did not start")
             use_mic = False
 
-    clock = QElapsedTimer()
-    clock.start()
-    stamps: list[float] = []
-    tick = QTimer()
-    tick.setTimerType(Qt.TimerType.PreciseTimer)
-    tick.setInterval(int(interval_ms))
-    tick.timeout.connect(lambda: stamps.append(clock.nsecsElapsed() / 1e9))
+    tick, stamps, clock = stamping_timer(interval_ms)
 
     samples: list[tuple[float, float]] = []
     warm = float(warmup_s) if warmup_s is not None else min(60.0, 0.2 * minutes * 60)

@@ -59,6 +59,38 @@ def lateness_stats(times_s: list[float], interval_ms: float) -> tuple[float, flo
     )
 
 
+def wait_ms(loop, ms: int) -> None:
+    """Run the Qt event ``loop`` for ``ms`` milliseconds."""
+    from PySide6.QtCore import QTimer
+
+    QTimer.singleShot(ms, loop.quit)
+    loop.exec()
+
+
+def stamping_timer(interval_ms: float):
+    """A precise ``QTimer`` (not started) that appends the time it fires, in seconds since the
+    returned ``QElapsedTimer`` started, to ``stamps``: ``(timer, stamps, clock)``."""
+    from PySide6.QtCore import QElapsedTimer, Qt, QTimer
+
+    clock = QElapsedTimer()
+    clock.start()
+    stamps: list[float] = []
+    timer = QTimer()
+    timer.setTimerType(Qt.TimerType.PreciseTimer)
+    timer.setInterval(int(interval_ms))
+    timer.timeout.connect(lambda: stamps.append(clock.nsecsElapsed() / 1e9))
+    return timer, stamps, clock
+
+
+def tick_times(loop, seconds: float, interval_ms: float) -> list[float]:
+    """The firing times of a ``interval_ms`` timer over ``seconds`` of the event loop."""
+    timer, stamps, _clock = stamping_timer(interval_ms)
+    timer.start()
+    wait_ms(loop, int(seconds * 1000))
+    timer.stop()
+    return stamps
+
+
 def measure_ui_lateness(
     seconds: float = 8.0,
     interval_ms: float = 10.0,
@@ -76,7 +108,7 @@ def measure_ui_lateness(
     """
     if not os.environ.get("DISPLAY") and not os.environ.get("WAYLAND_DISPLAY"):
         os.environ.setdefault("QT_QPA_PLATFORM", "offscreen")
-    from PySide6.QtCore import QElapsedTimer, QEventLoop, QSettings, Qt, QTimer
+    from PySide6.QtCore import QEventLoop, QSettings
 
     from app.context import AppContext
     from app.main_window import make_app, settle_heap
@@ -94,24 +126,12 @@ def measure_ui_lateness(
     loop = QEventLoop()
 
     def wait(ms: int) -> None:
-        QTimer.singleShot(ms, loop.quit)
-        loop.exec()
-
-    def tick_times(duration_s: float) -> list[float]:
-        clock = QElapsedTimer()
-        clock.start()
-        stamps: list[float] = []
-        timer = QTimer()
-        timer.setTimerType(Qt.TimerType.PreciseTimer)
-        timer.setInterval(int(interval_ms))
-        timer.timeout.connect(lambda: stamps.append(clock.nsecsElapsed() / 1e9))
-        timer.start()
-        wait(int(duration_s * 1000))
-        timer.stop()
-        return stamps
+        wait_ms(loop, ms)
 
     # the same timer with nothing training: what the machine itself allows
-    _i50, idle_p95, idle_max = lateness_stats(tick_times(idle_seconds), interval_ms)
+    _i50, idle_p95, idle_max = lateness_stats(
+        tick_times(loop, idle_seconds, interval_ms), interval_ms
+    )
     cfg = RunConfig(
         model=model, steps=steps, batch=batch, epochs=1000, device=device, encoder="direct"
     )
@@ -127,7 +147,7 @@ def measure_ui_lateness(
         raise RuntimeError(f"training did not reach its second step ({panel.message.text()})")
     steps_before, redraws_before = len(panel.history.step_x), panel.redraw_count
 
-    stamps = tick_times(seconds)
+    stamps = tick_times(loop, seconds, interval_ms)
     p50, p95, worst = lateness_stats(stamps, interval_ms)
     train_steps = len(panel.history.step_x) - steps_before
     n_redraws = panel.redraw_count - redraws_before

@@ -25,6 +25,16 @@ REFERENCE_RECIPE = {"steps": 25, "batch": 32, "lr": 1e-3, "epochs": 15}
 APP_RECIPE = {"steps": 10, "epochs": 15}  # the rest: RunConfig's defaults (the app's best)
 
 
+def _point(epoch: int, wall: float, cpu: float, acc: float) -> dict:
+    """One point of a time-to-accuracy curve (training wall and CPU time, test accuracy)."""
+    return {
+        "epoch": epoch,
+        "wall_s": round(wall, 2),
+        "cpu_s": round(cpu, 2),
+        "test_acc": round(acc, 4),
+    }
+
+
 def _test_accuracy(model, forward, x, y, batch: int = 256) -> float:
     import torch
 
@@ -63,14 +73,7 @@ def _reference_curve(fs, recipe: dict, target: float, limit_s: float, progress=N
         cpu += time.process_time() - c0
         model.eval()
         acc = _test_accuracy(model, lambda m, v: m(v)[0].sum(0), x[test], y[test])
-        curve.append(
-            {
-                "epoch": epoch + 1,
-                "wall_s": round(wall, 2),
-                "cpu_s": round(cpu, 2),
-                "test_acc": round(acc, 4),
-            }
-        )
+        curve.append(_point(epoch + 1, wall, cpu, acc))
         if progress:
             progress("reference", curve[-1])
         if acc >= target or wall > limit_s:
@@ -114,14 +117,7 @@ def _app_curve(spec: str, fs, recipe: dict, target: float, limit_s: float, progr
                     return class_scores(out, cfg.loss, cfg.predict)[1]
 
                 acc = _test_accuracy(model, forward, x[test], y[test])
-                curve.append(
-                    {
-                        "epoch": ev.epoch,
-                        "wall_s": round(wall, 2),
-                        "cpu_s": round(cpu, 2),
-                        "test_acc": round(acc, 4),
-                    }
-                )
+                curve.append(_point(ev.epoch, wall, cpu, acc))
                 if progress:
                     progress("app", curve[-1])
                 if acc >= target or wall > limit_s:

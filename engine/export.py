@@ -5,7 +5,7 @@
 it back and runs it on real inputs beside the original model:
 
 - **nir** (spiking models): the file read back with ``nir.read`` and run by
-  :func:`engine.export_nir.simulate_nir` must give the model's spike counts on every input;
+  :func:`engine.nir_run.simulate_nir` must give the model's spike counts on every input;
   snnTorch's own NIR import is run too when nirtorch is installed (for information: it
   integrates with forward Euler, so it matches files written with ``discretisation="euler"``).
 - **onnx** (ANNs): onnxruntime's logits within 1e-4 of the model's.

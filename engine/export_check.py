@@ -53,7 +53,8 @@ def _count_check(name, ref_spikes, got, required, extra="") -> ExportCheck:
 
 
 def check_nir(path, model, ckpt, x) -> tuple[list[ExportCheck], list[str]]:
-    from engine.export_nir import layer_node_names, read_nir, simulate_nir, snntorch_run
+    from engine.export_nir import layer_node_names
+    from engine.nir_run import read_nir, simulate_nir, snntorch_run
 
     cfg = ckpt.config
     graph = read_nir(path)

@@ -28,7 +28,8 @@ import torch.nn.functional as F
 from torch import nn
 
 from engine.errors import ExportError
-from engine.spikeops import _TARGET_CHUNK_BYTES, _pool_kind, fold_batchnorm
+from engine.spikeblocks import _pool_kind, fold_batchnorm
+from engine.spikeops import _TARGET_CHUNK_BYTES
 
 ONNX_OPSET = 17
 #: name of the JSON file stored inside a TorchScript archive (``torch.jit.load(...,
@@ -92,7 +93,7 @@ class ScriptedStage(nn.Module):
 
 
 class ScriptedConv(nn.Module):
-    """``conv_block`` of :mod:`engine.spikeops` in evaluation, in scriptable form."""
+    """``conv_block`` of :mod:`engine.spikeblocks` in evaluation, in scriptable form."""
 
     def __init__(self, conv: nn.Conv2d, bn: nn.Module | None, pool: nn.Module | None):
         super().__init__()

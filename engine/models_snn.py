@@ -33,8 +33,8 @@ from torch import nn
 
 from engine.errors import ConfigError
 from engine.lif import lif_multistep
+from engine.spikeblocks import conv_block
 from engine.spikelinear import linear_seq
-from engine.spikeops import conv_block
 
 
 @dataclass(frozen=True)

@@ -9,7 +9,7 @@ from __future__ import annotations
 import torch
 import torch.nn.functional as F
 
-from engine.spikeops import _has_forward_hooks, _run_pre_hooks
+from engine.spikeblocks import _has_forward_hooks, _run_pre_hooks
 
 
 class _SpikeLinear(torch.autograd.Function):

@@ -48,3 +48,25 @@ def media_server():
     yield start
     for server in servers:
         server.stop()
+
+
+# ----- the fuzzing tests' shared fixtures (tests/fuzzkit.py)
+@pytest.fixture(scope="module")
+def tally(request):
+    """Inputs tried per reader and outcome in one test module; reported when the module ends
+    under the module's name (``test_fuzz_audio`` -> ``audio``)."""
+    from collections import Counter
+
+    from fuzzkit import report
+
+    counts: Counter[tuple[str, str]] = Counter()
+    yield counts
+    report(counts, request.module.__name__.rsplit(".", 1)[-1].removeprefix("test_fuzz_"))
+
+
+@pytest.fixture(scope="module")
+def files(tmp_path_factory):
+    """Unique file names in one module-wide folder (see ``fuzzkit.Files``)."""
+    from fuzzkit import Files
+
+    return Files(tmp_path_factory.mktemp("fuzz"))

@@ -28,7 +28,8 @@ from engine.export import (
     export_checkpoint,
     export_job,
 )
-from engine.export_nir import model_to_nir, read_nir, simulate_nir
+from engine.export_nir import model_to_nir
+from engine.nir_run import read_nir, simulate_nir
 
 nir = pytest.importorskip("nir")
 pytestmark = pytest.mark.filterwarnings("ignore:`torch.jit:FutureWarning")

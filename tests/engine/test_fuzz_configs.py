@@ -11,73 +11,18 @@ from __future__ import annotations
 import dataclasses
 import json
 import math
-import os
 import warnings
-from collections import Counter
 from pathlib import Path
 
 import numpy as np
 import pytest
 import tomli_w
-from hypothesis import HealthCheck, given, settings
+from fuzzkit import fuzz, one_line
+from hypothesis import given
 from hypothesis import strategies as st
 
 from engine.config import RunConfig, load_config, save_config
 from engine.errors import ConfigError, SnnError
-
-FUZZ = settings(
-    derandomize=True,
-    database=None,
-    deadline=None,
-    suppress_health_check=[HealthCheck.too_slow, HealthCheck.function_scoped_fixture],
-)
-
-
-def fuzz(n: int) -> settings:
-    return settings(FUZZ, max_examples=n)
-
-
-@pytest.fixture(scope="module")
-def tally():
-    counts: Counter[tuple[str, str]] = Counter()
-    yield counts
-    total = Counter()
-    for (reader, _o), n in counts.items():
-        total[reader] += n
-    print(f"\nfuzz configs: {sum(counts.values())} inputs")
-    for reader, n in sorted(total.items()):
-        parts = ", ".join(f"{o} {k}" for (r, o), k in sorted(counts.items()) if r == reader)
-        print(f"  {reader}: {n} ({parts})")
-    target = os.environ.get("SNN_FUZZ_TALLY")
-    if target:
-        old = json.loads(Path(target).read_text()) if Path(target).is_file() else {}
-        old["configs"] = {f"{r}|{o}": n for (r, o), n in sorted(counts.items())}
-        Path(target).write_text(json.dumps(old, indent=1))
-
-
-class Files:
-    def __init__(self, root: Path):
-        self.root, self.n = root, 0
-
-    def write(self, name: str, data: bytes) -> Path:
-        self.n += 1
-        p = self.root / f"{self.n:05d}-{name}"
-        p.write_bytes(data)
-        return p
-
-
-@pytest.fixture(scope="module")
-def files(tmp_path_factory):
-    return Files(tmp_path_factory.mktemp("cfgfuzz"))
-
-
-def one_line(exc: BaseException, name: str | None = None) -> str:
-    assert isinstance(exc, SnnError), f"{type(exc).__name__}: {exc}"
-    text = str(exc)
-    assert text and "\n" not in text, repr(text)
-    if name is not None:
-        assert os.path.basename(name) in text, (text, name)
-    return text
 
 
 def check_run_config(path: Path) -> str:

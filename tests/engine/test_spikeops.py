@@ -8,8 +8,9 @@ import torch.nn.functional as F
 from torch import nn
 
 from engine.errors import ConfigError
+from engine.spikeblocks import conv_block
 from engine.spikelinear import linear_seq
-from engine.spikeops import _encode_argmax, conv_block, conv_pool
+from engine.spikeops import _encode_argmax, conv_pool
 
 
 def _plain(x, w, b, pool, k=2, padding=0):
