@@ -57,27 +57,7 @@ def conv_block(
             return _plain(x, conv, bn, pool)  # asymmetric padding: leave it to nn.Conv2d
         padding = (0, 0) if padding == "valid" else tuple(k // 2 for k in conv.kernel_size)
     weight, bias = conv.weight, conv.bias
-    if bn is not None and (bn.training or not bn.track_running_stats):
-        return conv_bn_pool(
-            x,
-            weight,
-            bias,
-            bn,
-            stride=conv.stride,
-            padding=padding,
-            dilation=conv.dilation,
-            groups=conv.groups,
-            pool=kind,
-            pool_size=size,
-            binary=binary,
-            dtype=dtype,
-        )
-    if bn is not None:
-        weight, bias = fold_batchnorm(weight, bias, bn)
-    return conv_pool(
-        x,
-        weight,
-        bias,
+    opts = dict(
         stride=conv.stride,
         padding=padding,
         dilation=conv.dilation,
@@ -87,6 +67,11 @@ def conv_block(
         binary=binary,
         dtype=dtype,
     )
+    if bn is not None and (bn.training or not bn.track_running_stats):
+        return conv_bn_pool(x, weight, bias, bn, **opts)
+    if bn is not None:
+        weight, bias = fold_batchnorm(weight, bias, bn)
+    return conv_pool(x, weight, bias, **opts)
 
 
 def fold_batchnorm(weight: torch.Tensor, bias: torch.Tensor | None, bn) -> tuple:
