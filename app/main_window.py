@@ -141,7 +141,7 @@ def settle_heap() -> None:
 
 
 def run_gui() -> int:
-    from engine.memory import keep_freed_memory
+    from engine.train.memory import keep_freed_memory
 
     keep_freed_memory()  # the desktop app trains: keep its large temporaries' pages (see there)
     app = make_app()

@@ -16,8 +16,8 @@ import time
 from pathlib import Path
 
 from app.plotting import export_plot
-from engine.run_history import RunHistory
-from engine.runs import COMPARISON_COLUMNS, comparison_row, read_run
+from engine.train.history import RunHistory
+from engine.train.run_folder import COMPARISON_COLUMNS, comparison_row, read_run
 
 _CSS = """
 body { font-family: DejaVu Sans, Arial, sans-serif; margin: 2em; color: #222; max-width: 1200px; }

@@ -17,7 +17,7 @@ Memory growth is measured from the end of a warm-up (the first ``warmup_s``: all
 kernels and plots settle) to the end, and as a least-squares slope in MB per minute.
 
 ``python -m app.soak --minutes 10 --json`` prints one JSON object (the fields of
-:class:`SoakResult`); ``engine.soak.soak_section`` runs that for ``snn-explorer bench``.
+:class:`SoakResult`); ``app.bench_sections.soak_section`` runs that for ``snn-explorer bench``.
 """
 
 from __future__ import annotations
@@ -153,7 +153,7 @@ def run_soak(
     from PySide6.QtCore import QEventLoop, QSettings, QTimer
 
     from app.main_window import MainWindow, make_app, settle_heap
-    from engine.config import RunConfig
+    from engine.train.config import RunConfig
 
     say = progress or (lambda _text: None)
     _app = make_app()
@@ -335,7 +335,7 @@ def main(argv: list[str] | None = None) -> int:
     args = p.parse_args(argv)
     import sys
 
-    from engine.memory import keep_freed_memory
+    from engine.train.memory import keep_freed_memory
 
     keep_freed_memory()  # as the desktop app's entry point does (app.main_window.run_gui)
     r = run_soak(

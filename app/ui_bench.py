@@ -113,8 +113,8 @@ def measure_ui_lateness(
     from app.context import AppContext
     from app.main_window import make_app, settle_heap
     from app.panels.training import TrainingPanel
-    from engine.config import RunConfig
-    from engine.run_record import digits_feature_set
+    from engine.train.config import RunConfig
+    from engine.train.recorded_run import digits_feature_set
 
     _app = make_app()
     tmp = tempfile.TemporaryDirectory(prefix="snn-explorer-uibench-")

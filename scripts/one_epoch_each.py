@@ -17,9 +17,9 @@ import shutil
 import time
 from pathlib import Path
 
-from engine.config import RunConfig
-from engine.models import MODELS, SPIKING_MODELS
-from engine.training import train
+from engine.models.registry import MODELS, SPIKING_MODELS
+from engine.train.config import RunConfig
+from engine.train.loop import train
 
 SMALL = ("fc_snn", "csnn", "csnn_avg", "cnn")
 

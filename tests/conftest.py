@@ -4,6 +4,8 @@ import os
 import pathlib
 
 import pytest
+from mediaserver import MediaServer
+from pulsekit import fsdd_checkpoint, no_sound_server, pulse_server  # noqa: F401 - fixtures
 
 os.environ.setdefault("QT_QPA_PLATFORM", "offscreen")
 
@@ -41,3 +43,41 @@ def mnist_dir():
 @pytest.fixture
 def audioset_dir():
     return need(AUDIOSET)
+
+
+# ----- the Range-capable media server of tests/mediaserver.py (AudioSet download tests)
+@pytest.fixture
+def media_server():
+    """``start(folder, behaviours=None, **kw) -> MediaServer`` on 127.0.0.1, stopped afterwards."""
+    servers = []
+
+    def start(folder, behaviours=None, **kw):
+        server = MediaServer(folder, behaviours, **kw).start()
+        servers.append(server)
+        return server
+
+    yield start
+    for server in servers:
+        server.stop()
+
+
+# ----- the fuzzing tests' shared fixtures (tests/fuzzkit.py)
+@pytest.fixture(scope="module")
+def tally(request):
+    """Inputs tried per reader and outcome in one test module; reported when the module ends
+    under the module's name (``test_fuzz_audio`` -> ``audio``)."""
+    from collections import Counter
+
+    from fuzzkit import report
+
+    counts: Counter[tuple[str, str]] = Counter()
+    yield counts
+    report(counts, request.module.__name__.rsplit(".", 1)[-1].removeprefix("test_fuzz_"))
+
+
+@pytest.fixture(scope="module")
+def files(tmp_path_factory):
+    """Unique file names in one module-wide folder (see ``fuzzkit.Files``)."""
+    from fuzzkit import Files
+
+    return Files(tmp_path_factory.mktemp("fuzz"))

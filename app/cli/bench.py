@@ -1,6 +1,6 @@
 """``snn-explorer bench``: how fast the app trains and infers, against the snnTorch-loop reference.
 
-Runs :func:`engine.bench.run_bench` (each training configuration in a fresh subprocess) and
+Runs :func:`engine.bench.suite.run_bench` (each training configuration in a fresh subprocess) and
 prints a table, or the whole result as JSON with ``--json``. ``--quick`` runs tiny sizes and few
 repetitions (seconds, for tests); the full run takes a few minutes on two cores.
 """
@@ -12,7 +12,8 @@ import sys
 
 
 def add_parser(sub) -> None:
-    from engine.bench import EXTRA_PATHS, PATHS, SECTIONS
+    from app.bench_sections import APP_SECTIONS
+    from engine.bench.suite import EXTRA_PATHS, PATHS, SECTIONS
 
     p = sub.add_parser(
         "bench",
@@ -21,7 +22,9 @@ def add_parser(sub) -> None:
     )
     p.add_argument("--json", action="store_true", help="print the whole result as JSON")
     p.add_argument("--quick", action="store_true", help="tiny sizes, few repetitions")
-    names = ", ".join(f"{s.name}{'' if s.default else ' (opt-in)'}" for s in SECTIONS)
+    names = ", ".join(
+        f"{s.name}{'' if s.default else ' (opt-in)'}" for s in SECTIONS + APP_SECTIONS
+    )
     p.add_argument(
         "--sections",
         metavar="A,B",
@@ -45,7 +48,15 @@ def _split(value: str | None) -> tuple[str, ...] | None:
 def run(args) -> int:
     from dataclasses import replace
 
-    from engine.bench import EXTRA_PATHS, PATHS, BenchOptions, quick_options, run_bench
+    from app.bench_sections import APP_SECTIONS
+    from engine.bench.suite import (
+        EXTRA_PATHS,
+        PATHS,
+        SECTIONS,
+        BenchOptions,
+        quick_options,
+        run_bench,
+    )
     from engine.device import resolve_device
     from engine.errors import ConfigError
 
@@ -63,7 +74,7 @@ def run(args) -> int:
         reps=args.reps or opts.reps,
     )
     progress = None if args.json else (lambda name: print(f"... {name}", file=sys.stderr))
-    result = run_bench(opts, progress=progress)
+    result = run_bench(opts, sections=SECTIONS + APP_SECTIONS, progress=progress)
     if args.json:
         print(json.dumps(result, indent=1, default=str))
     else:

@@ -25,9 +25,9 @@ def add_parser(sub) -> None:
 
 
 def run(args) -> int:
-    from engine.checkpoint import Predictor
     from engine.device import resolve_device
     from engine.errors import SnnError
+    from engine.train.checkpoint import Predictor
 
     predictor = Predictor.from_checkpoint(args.checkpoint, device=str(resolve_device(args.device)))
     names = predictor.class_names

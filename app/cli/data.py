@@ -32,7 +32,7 @@ def _usage(parser) -> int:
 
 
 def run_info(args) -> int:
-    from engine.datasets import open_source, split_sizes
+    from engine.data.specs import open_source, split_sizes
 
     source = open_source(args.data)
     summary = source.summary()

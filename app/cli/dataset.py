@@ -144,7 +144,12 @@ def _line(ev, started: float) -> str:
 
 
 def _download(args) -> int:
-    from engine.download import DownloadConfig, DownloadProgress, DownloadStarted, download_clips
+    from engine.audioset.download import (
+        DownloadConfig,
+        DownloadProgress,
+        DownloadStarted,
+        download_clips,
+    )
 
     cfg = DownloadConfig(
         jobs=args.jobs,

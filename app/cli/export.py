@@ -1,6 +1,6 @@
 """``snn-explorer export``: write a trained checkpoint as NIR, ONNX or TorchScript, then check it.
 
-Drives :func:`engine.export.export_job` (the same generator the Training tab's "Export
+Drives :func:`engine.export.job.export_job` (the same generator the Training tab's "Export
 model..." menu runs). A model the format cannot express is refused with one line naming the
 layer; a file that does not match the model on the check inputs exits with status 1.
 """
@@ -59,7 +59,7 @@ def add_parser(sub) -> None:
 
 
 def run(args) -> int:
-    from engine.export import export_job
+    from engine.export.job import export_job
 
     gen = export_job(
         args.checkpoint,

@@ -1,6 +1,6 @@
 """``snn-explorer features --data SPEC``: featurise a data set into the on-disk cache.
 
-Drives :func:`engine.features.build_feature_set` (the same generator the Data tab runs) with a
+Drives :func:`engine.data.feature_set.build_feature_set` (the same generator the Data tab runs) with a
 text progress bar on stderr. A second run reads the cache; changed parameters or files are
 recomputed. ``--out FILE.npz`` also saves the whole feature set.
 """
@@ -14,7 +14,7 @@ import time
 
 def add_feature_args(p) -> None:
     """The FeatureConfig options (shared by any command that featurises)."""
-    from engine.features import KINDS, NORMALISE
+    from engine.audio.features import KINDS, NORMALISE
 
     g = p.add_argument_group("features (defaults suit FSDD: 8 kHz speech, 1 s clips)")
     g.add_argument("--kind", choices=[k for k in KINDS if k != "image"], help="mfcc or logmel")
@@ -35,7 +35,7 @@ def add_feature_args(p) -> None:
 
 def feature_config_from_args(args, base=None):
     """``base`` (default FeatureConfig()) with the options given on the command line."""
-    from engine.features import FeatureConfig
+    from engine.audio.features import FeatureConfig
 
     d = (base or FeatureConfig()).to_dict()
     for name in (
@@ -90,8 +90,8 @@ def _bar(ev, width: int = 30) -> str:
 
 
 def run(args) -> int:
-    from engine.augment import AugmentConfig
-    from engine.featureset import build_feature_set
+    from engine.audio.augment import AugmentConfig
+    from engine.data.feature_set import build_feature_set
 
     cfg = feature_config_from_args(args)
     augment = AugmentConfig(

@@ -35,7 +35,7 @@ def add_parser(sub) -> None:
 
 
 def _list_devices() -> int:
-    from engine.stream import list_input_devices
+    from engine.live.listen import list_input_devices
 
     devices = list_input_devices()
     if not devices:
@@ -54,7 +54,7 @@ def _positive(name: str, value) -> None:
 
 
 def _line(event, show_windows: bool) -> str | None:
-    from engine.stream import SoundEvent, WindowPrediction
+    from engine.live.listen import SoundEvent, WindowPrediction
 
     if isinstance(event, SoundEvent):
         return (
@@ -81,7 +81,7 @@ def run(args) -> int:
         raise ConfigError("--checkpoint is required (a trained audio model: checkpoint.pt)")
     for name in ("hop", "window", "seconds"):
         _positive(name, getattr(args, name))
-    from engine.checkpoint import Predictor
+    from engine.train.checkpoint import Predictor
 
     predictor = Predictor.from_checkpoint(args.checkpoint)
     if predictor.feature_config is None or predictor.is_image:
@@ -89,7 +89,7 @@ def run(args) -> int:
     show_windows = not args.sounds_only
     if args.file:
         return _classify_file(predictor, args, show_windows)
-    from engine.stream import LiveConfig, LiveStarted, LiveStopped, listen
+    from engine.live.listen import LiveConfig, LiveStarted, LiveStopped, listen
 
     config = LiveConfig(
         device=args.device,
@@ -126,8 +126,8 @@ def run(args) -> int:
 
 
 def _classify_file(predictor, args, show_windows: bool) -> int:
-    from engine.audio import load_audio
-    from engine.stream import classify_waveform
+    from engine.audio.load import load_audio
+    from engine.live.listen import classify_waveform
 
     y, sr = load_audio(args.file)
     events = classify_waveform(predictor, y, sr, window_s=args.window, hop_s=args.hop)

@@ -36,7 +36,7 @@ def add_parser(sub) -> None:
 
 def run(args) -> int:
     from engine.errors import ConfigError
-    from engine.record import (
+    from engine.live.recording import (
         BACKGROUND,
         ClipSaved,
         RecordLevel,

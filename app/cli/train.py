@@ -1,6 +1,6 @@
 """``snn-explorer train``: train a model headless, with a text progress bar on stderr.
 
-Drives :func:`engine.training.train` (the same generator the Training tab runs). Ctrl-C asks the
+Drives :func:`engine.train.loop.train` (the same generator the Training tab runs). Ctrl-C asks the
 run to stop: it writes a checkpoint and ends; ``--resume`` continues it. A second Ctrl-C aborts.
 """
 
@@ -31,9 +31,9 @@ OVERRIDES = (
 
 
 def add_parser(sub) -> None:
-    from engine.config import ENCODERS, LOSSES
-    from engine.model_names import MODEL_NAMES as MODELS
-    from engine.surrogate import SURROGATES
+    from engine.models.names import MODEL_NAMES as MODELS
+    from engine.neuro.surrogate import SURROGATES
+    from engine.train.config import ENCODERS, LOSSES
 
     p = sub.add_parser(
         "train",
@@ -63,8 +63,8 @@ def add_parser(sub) -> None:
 
 
 def _config(args):
-    from engine.config import RunConfig, load_config
     from engine.errors import ConfigError
+    from engine.train.config import RunConfig, load_config
 
     out = Path(args.out)
     if args.config:
@@ -133,8 +133,7 @@ def _clock(s: float) -> str:
 
 
 def run(args) -> int:
-    from engine.memory import keep_freed_memory
-    from engine.train_events import (
+    from engine.train.events import (
         Checkpointed,
         EpochEnd,
         Preparing,
@@ -142,10 +141,11 @@ def run(args) -> int:
         RunStarted,
         StepEnd,
     )
-    from engine.training import train
+    from engine.train.loop import train
+    from engine.train.memory import keep_freed_memory
 
     cfg = _config(args)
-    keep_freed_memory()  # an entry point that trains: reuse freed pages (engine.memory)
+    keep_freed_memory()  # an entry point that trains: reuse freed pages (engine.train.memory)
     stop = threading.Event()
     bar = _Bar(args.quiet)
 

@@ -31,7 +31,7 @@ from app.panels.builder_tree import OntologyTree
 from app.settings import read_value
 from app.workers import EventBuffer, start_worker
 from engine import audioset
-from engine.download import download_clips
+from engine.audioset.download import download_clips
 from engine.errors import SnnError
 
 EMPTY_HINT = (

@@ -20,7 +20,12 @@ from PySide6.QtWidgets import (
     QWidget,
 )
 
-from engine.download import DownloadConfig, DownloadProgress, DownloadResult, DownloadStarted
+from engine.audioset.download import (
+    DownloadConfig,
+    DownloadProgress,
+    DownloadResult,
+    DownloadStarted,
+)
 
 REASON_HELP = {
     "unavailable": "removed, terminated or blocked videos",

@@ -18,7 +18,7 @@ from PySide6.QtWidgets import (
 )
 
 from app.plotting import color, make_plot
-from engine.audioset import Selection
+from engine.audioset.selection import Selection
 
 STEP_TITLES = {
     "labelled": "labelled",

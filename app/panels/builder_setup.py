@@ -18,7 +18,7 @@ from PySide6.QtWidgets import (
     QWidget,
 )
 
-from engine.audioset import DEFAULT_CLASSES, Ontology, SelectionConfig
+from engine.audioset.selection import DEFAULT_CLASSES, Ontology, SelectionConfig
 
 
 def _id_list(height: int) -> QListWidget:

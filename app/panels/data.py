@@ -224,7 +224,7 @@ class DataPanel(QWidget):
                 self, "Open a CSV manifest", start, "CSV manifests (*.csv *.tsv);;All files (*)"
             )
         if path:
-            from engine.datasets import guess_spec
+            from engine.data.specs import guess_spec
 
             try:
                 self.open_spec(guess_spec(path))

@@ -22,8 +22,8 @@ from PySide6.QtWidgets import (
 )
 
 from app.settings import read_value
+from engine.audio.features import NORMALISE, FeatureConfig
 from engine.errors import ConfigError
-from engine.features import NORMALISE, FeatureConfig
 
 
 class DataBar(QWidget):

@@ -35,9 +35,9 @@ class DataOverview:
     """What the tab shows about a data set (built on the worker, drawn on the GUI thread)."""
 
     spec: str
-    source: object  # engine.datasets.DataSource (kept to play and re-featurise its clips)
-    summary: object  # engine.datasets.DatasetSummary
-    sizes: object  # engine.datasets.SplitSizes (the carved train/val/test)
+    source: object  # engine.data.specs.DataSource (kept to play and re-featurise its clips)
+    summary: object  # engine.data.specs.DatasetSummary
+    sizes: object  # engine.data.specs.SplitSizes (the carved train/val/test)
     examples: tuple[Example, ...]
 
 
@@ -76,7 +76,7 @@ def pick_examples(source, per_class: int, seed: int = 0, max_classes: int = 12) 
 
 def make_example(source, i: int, cfg) -> Example:
     """Item ``i`` featurised with ``cfg`` (audio) or as its image."""
-    from engine.features import compute_features, prepare_clip
+    from engine.audio.features import compute_features, prepare_clip
 
     item = source.items[i]
     name = os.path.basename(item.path) if item.path else f"#{item.index}"
@@ -90,7 +90,7 @@ def open_job(spec: str, cfg, per_class: int = 4, seed: int = 0):
     """Open ``spec``, summarise it and featurise a few examples; returns a ``DataOverview``."""
 
     def job(stop):
-        from engine.datasets import open_source, split_sizes
+        from engine.data.specs import open_source, split_sizes
 
         yield "opening"
         source = open_source(spec)
@@ -122,10 +122,10 @@ def examples_job(overview: DataOverview, cfg, per_class: int = 4, seed: int = 0)
 
 
 def features_job(source, cfg, jobs: int | None = None):
-    """``engine.features.build_feature_set`` on an opened source (events: FeatureProgress)."""
+    """``engine.data.feature_set.build_feature_set`` on an opened source (events: FeatureProgress)."""
 
     def job(stop):
-        from engine.featureset import build_feature_set
+        from engine.data.feature_set import build_feature_set
 
         return (yield from build_feature_set(source, cfg, jobs=jobs, stop=stop))
 
@@ -154,7 +154,7 @@ def play_job(y: np.ndarray, sr: int):
     def job(stop):
         import sounddevice as sd
 
-        from engine.audio import resample
+        from engine.audio.load import resample
 
         try:
             rate = int(sd.query_devices(kind="output")["default_samplerate"])

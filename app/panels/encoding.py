@@ -18,8 +18,8 @@ from app.panels.encoding_sources import ImageCache, LoadedInput, audio_job, read
 from app.panels.encoding_views import EncodingViews
 from app.settings import read_value
 from app.workers import start_worker
+from engine.data.samples import default_mnist_dir, default_mnist_images
 from engine.errors import SnnError
-from engine.samples import default_mnist_dir, default_mnist_images
 
 FILE_FILTERS = {
     "mnist": "MNIST IDX images (*idx3-ubyte *idx3-ubyte.gz);;All files (*)",
@@ -143,7 +143,7 @@ class EncodingPanel(QWidget):
     def reencode(self) -> None:
         if self.loaded is None:
             return
-        from engine.encoders import encode_view
+        from engine.neuro.encoders import encode_view
 
         start = time.perf_counter()
         c = self.controls

@@ -11,8 +11,8 @@ from dataclasses import dataclass
 
 import numpy as np
 
+from engine.data.samples import digits_sample, mnist_images, upscale
 from engine.errors import DataError
-from engine.samples import digits_sample, mnist_images, upscale
 
 MAX_IMAGE_SIDE = 64  # bigger images are scaled down: the raster has one row per pixel
 
@@ -86,15 +86,15 @@ def feature_config():
     """The MFCC settings of the tab: the engine's defaults, each coefficient standardised over
     time (so the loud 0th coefficient does not flatten the others); the encoders then scale
     the matrix to [0, 1]."""
-    from engine.features import FeatureConfig
+    from engine.audio.features import FeatureConfig
 
     return FeatureConfig(kind="mfcc", normalise="per_coeff")
 
 
 def load_audio_file(path: str) -> LoadedInput:
     """An audio file's clip (at the feature sample rate and duration) and its MFCC."""
-    from engine.audio import load_audio
-    from engine.features import compute_features
+    from engine.audio.features import compute_features
+    from engine.audio.load import load_audio
 
     cfg = feature_config()
     y, sr = load_audio(path, sample_rate=cfg.sample_rate, duration=cfg.duration, align=cfg.align)
@@ -111,8 +111,8 @@ def load_audio_file(path: str) -> LoadedInput:
 
 
 def load_dataset_item(source, index: int) -> LoadedInput:
-    """Item ``index`` of an opened ``engine.datasets`` source (an audio clip or an image)."""
-    from engine.features import compute_features, prepare_clip
+    """Item ``index`` of an opened ``engine.data.specs`` source (an audio clip or an image)."""
+    from engine.audio.features import compute_features, prepare_clip
 
     i = int(np.clip(index, 0, len(source) - 1))
     item = source.items[i]
@@ -145,7 +145,7 @@ def audio_job(path: str | None = None, spec: str | None = None, index: int = 0, 
     def job(stop):
         if path is not None:
             return None, load_audio_file(path)
-        from engine.datasets import open_source
+        from engine.data.specs import open_source
 
         opened = source if source is not None else open_source(spec)
         if stop.is_set():

@@ -16,7 +16,7 @@ from PySide6.QtWidgets import (
 )
 
 from app.plotting import color, grey_lut, make_image_plot, make_plot, spike_lut
-from engine.encoders import EncodedView
+from engine.neuro.encoders import EncodedView
 
 FRAME_MS = 90  # animation: one time step per frame
 

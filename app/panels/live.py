@@ -1,6 +1,6 @@
 """The Live tab: classify what the microphone hears, window by window and sound by sound.
 
-Capture runs in PortAudio's callback thread, which only queues blocks; ``engine.stream.listen``
+Capture runs in PortAudio's callback thread, which only queues blocks; ``engine.live.listen.listen``
 classifies them on a worker thread (``app.workers``); its events reach the GUI through an
 ``EventBuffer`` whose timer redraws the plots, so the window never waits on audio or a model.
 Without a microphone the tab says so and still classifies audio files (opened or dropped).
@@ -21,10 +21,9 @@ from app.panels.live_controls import NO_MODEL, LiveControls
 from app.panels.live_record import RecordView
 from app.panels.live_views import LiveViews
 from app.workers import EventBuffer, start_worker
-from engine.audio import AUDIO_EXTENSIONS
+from engine.audio.load import AUDIO_EXTENSIONS
 from engine.errors import SnnError
-from engine.live_window import RingBuffer, SoundEvent, WindowPrediction, latency_summary
-from engine.stream import (
+from engine.live.listen import (
     NO_DEVICE,
     AudioBlock,
     FileOpened,
@@ -36,6 +35,7 @@ from engine.stream import (
     listen,
     refresh_devices,
 )
+from engine.live.window import RingBuffer, SoundEvent, WindowPrediction, latency_summary
 
 log = logging.getLogger(__name__)
 
@@ -113,7 +113,7 @@ class LivePanel(QWidget):
         self._sync()
 
     def load_checkpoint(self, path: str) -> bool:
-        from engine.checkpoint import Predictor
+        from engine.train.checkpoint import Predictor
 
         try:
             predictor = Predictor.from_checkpoint(path)
@@ -381,7 +381,7 @@ class LivePanel(QWidget):
             self.load_checkpoint(path)
 
     def prepare_screenshot(self, options: dict) -> None:
-        from engine.stream import example_clip
+        from engine.live.listen import example_clip
 
         path = options.get("checkpoint")
         self._screenshot_waiting = False

@@ -103,7 +103,7 @@ class LiveControls(QWidget):
         return None if data is None else int(data)
 
     def set_devices(self, devices) -> None:
-        """Fill the picker with ``engine.stream.InputDevice`` items; keeps the choice if present."""
+        """Fill the picker with ``engine.live.listen.InputDevice`` items; keeps the choice if present."""
         current = self.device.currentText()
         self.device.blockSignals(True)
         self.device.clear()

@@ -1,6 +1,6 @@
 """The Live tab's Record sub-tab: make a folder data set (one sub-folder per class) from the mic.
 
-Recording and playback are engine generators (``engine.record.record_clips``, ``play_clip``)
+Recording and playback are engine generators (``engine.live.recording.record_clips``, ``play_clip``)
 driven on a worker thread; the counts and clip list are re-read from the folder after each
 change, so they always show what a training run would find.
 """
@@ -39,7 +39,7 @@ from app.plotting import color, make_plot
 from app.settings import read_value
 from app.workers import EventBuffer, start_worker
 from engine.errors import SnnError
-from engine.record import (
+from engine.live.recording import (
     BACKGROUND,
     ClipSaved,
     PlaybackProgress,
@@ -288,7 +288,7 @@ class RecordView(QWidget):
                 self.progress.setText(f"Playing {ev.position_s:.1f} / {ev.duration_s:.1f} s")
 
     def _show_clip(self, path: str) -> None:
-        from engine.audio import load_audio
+        from engine.audio.load import load_audio
 
         try:
             y, sr = load_audio(path)

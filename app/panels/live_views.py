@@ -200,7 +200,7 @@ class LiveViews(QWidget):
         self.sound_region.show()
 
     def show_prediction(self, pred) -> None:
-        """Bars, features and raster of one :class:`engine.live_window.WindowPrediction`."""
+        """Bars, features and raster of one :class:`engine.live.window.WindowPrediction`."""
         probs = np.asarray(pred.probs, dtype=float)
         n = len(probs)
         brushes = [pg.mkBrush(*color(i), 255 if i == pred.label else 90) for i in range(n)]

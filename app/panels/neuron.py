@@ -1,6 +1,6 @@
 """The Neuron tab: a LIF (or Lapicque, or synaptic) neuron responding live to its settings.
 
-The report's section 2.2 made interactive: eq. 2-3 simulated by ``engine.neurons.simulate`` on
+The report's section 2.2 made interactive: eq. 2-3 simulated by ``engine.neuro.simulate.simulate`` on
 every slider move, a population raster, and the surrogate gradients of section 3.4.
 """
 
@@ -16,7 +16,7 @@ from app.panels.neuron_controls import NeuronControls
 from app.panels.neuron_views import PopulationView, SingleNeuronView, SurrogateView
 from app.settings import read_value
 from engine.errors import SnnError
-from engine.neurons import MODELS, make_input, population_input, simulate
+from engine.neuro.simulate import MODELS, make_input, population_input, simulate
 
 DRAW_RANGE = (-1.0, 2.5)  # the input plot's fixed y range while drawing
 

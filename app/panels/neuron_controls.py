@@ -209,7 +209,7 @@ class NeuronControls(QWidget):
 
     # ----- values the panel reads
     def params(self) -> dict:
-        """Keyword arguments for ``engine.neurons.simulate`` (without the input)."""
+        """Keyword arguments for ``engine.neuro.simulate.simulate`` (without the input)."""
         p = {
             "model": self.model.currentData(),
             "threshold": self.threshold.value(),

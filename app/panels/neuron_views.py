@@ -20,8 +20,8 @@ from PySide6.QtWidgets import (
 
 from app.panels.neuron_controls import FloatSlider
 from app.plotting import color, make_image_plot, make_plot
-from engine.neurons import SimResult
-from engine.surrogate import SURROGATES, curves, default_slope
+from engine.neuro.simulate import SimResult
+from engine.neuro.surrogate import SURROGATES, curves, default_slope
 
 SURROGATE_TITLES = {"arctan": "arctan", "sigmoid": "sigmoid", "fast_sigmoid": "fast sigmoid"}
 

@@ -1,8 +1,8 @@
 """The Training tab: set up a run, train it off the UI thread with live views, compare runs.
 
-The worker drives :func:`engine.run_record.train_recorded` (the same ``engine.training.train``
+The worker drives :func:`engine.train.recorded_run.train_recorded` (the same ``engine.train.loop.train``
 the ``train`` command runs, plus traces and peak memory saved to the run folder); its events go
-into a :class:`engine.run_history.RunHistory` through an ``EventBuffer`` that redraws the views
+into a :class:`engine.train.history.RunHistory` through an ``EventBuffer`` that redraws the views
 at 30 Hz. Stop keeps a checkpoint; Resume continues a run folder (also one made by the CLI).
 """
 
@@ -36,12 +36,12 @@ from app.panels.training_traces import TracesView
 from app.panels.training_views import ConfusionView, CurvesView, progress_text
 from app.settings import read_value
 from app.workers import EventBuffer, WorkerHandle, start_worker
-from engine.config import RunConfig, load_config
 from engine.device import available_devices
 from engine.errors import SnnError
-from engine.run_history import RunHistory
-from engine.run_record import train_recorded
-from engine.runs import default_runs_dir, new_run_dir, read_run
+from engine.train.config import RunConfig, load_config
+from engine.train.history import RunHistory
+from engine.train.recorded_run import train_recorded
+from engine.train.run_folder import default_runs_dir, new_run_dir, read_run
 
 log = logging.getLogger(__name__)
 
@@ -325,7 +325,7 @@ class TrainingPanel(TrainingFilesMixin, QWidget):
         try:
             form = self.setup.config()
             stored = load_config(Path(run_dir) / "config.toml")
-            # a resumed run keeps its own settings; only these may change (engine.training)
+            # a resumed run keeps its own settings; only these may change (engine.train.loop)
             cfg = stored.replace(epochs=form.epochs, patience=form.patience, device=form.device)
         except SnnError as exc:
             self._show_error(str(exc))

@@ -12,9 +12,9 @@ import os
 import tempfile
 from pathlib import Path
 
-from engine.config import RunConfig
 from engine.paths import cache_dir
-from engine.run_record import digits_feature_set, fsdd_slice
+from engine.train.config import RunConfig
+from engine.train.recorded_run import digits_feature_set, fsdd_slice
 
 # the CSNN learns this slice within a few epochs on the membrane loss (94-99 % on the test
 # takes, depending on the model defaults); on spike counts it needs many more epochs

@@ -1,5 +1,5 @@
 """Files of the Training tab: config load/save, plot export, checkpoint export, HTML report,
-and "Export model..." (NIR, ONNX, TorchScript through ``engine.export.export_job``).
+and "Export model..." (NIR, ONNX, TorchScript through ``engine.export.job.export_job``).
 
 A mixin of :class:`app.panels.training.TrainingPanel` (it uses the panel's ``history``, views,
 ``setup`` and ``context``); the methods without a dialog are what tests and scripts call.
@@ -15,8 +15,8 @@ from PySide6.QtWidgets import QFileDialog, QMessageBox
 
 from app.plotting import export_plot
 from app.workers import start_worker
-from engine.config import load_config, save_config
 from engine.errors import SnnError
+from engine.train.config import load_config, save_config
 
 
 class TrainingFilesMixin:
@@ -106,7 +106,7 @@ class TrainingFilesMixin:
             except (OSError, SnnError) as exc:
                 self._show_error(f"{path}: {exc}")
 
-    # ----- model export (engine.export)
+    # ----- model export (engine.export.job)
     def export_checkpoint_path(self) -> str:
         """The checkpoint exports use: the run's best.pt, else its latest checkpoint."""
         run = Path(self.history.run_dir) if self.history.run_dir else None
@@ -119,7 +119,7 @@ class TrainingFilesMixin:
 
     def _sync_model_menu(self) -> None:
         """Enable the formats the open run's model can be written in (reason as tooltip)."""
-        from engine.export import FORMATS, available_formats
+        from engine.export.job import FORMATS, available_formats
 
         ckpt = "" if self.is_running() else self.export_checkpoint_path()
         reasons: dict[str, str | None] = dict.fromkeys(FORMATS, "no finished run is open")
@@ -133,8 +133,8 @@ class TrainingFilesMixin:
             action.setToolTip(reasons.get(fmt) or f"write the model as {fmt}, then check it")
 
     def export_model(self, fmt: str, out: str):
-        """Run ``engine.export.export_job`` on a worker; the result goes to the log."""
-        from engine.export import export_job
+        """Run ``engine.export.job.export_job`` on a worker; the result goes to the log."""
+        from engine.export.job import export_job
 
         ckpt = self.export_checkpoint_path()
         if not ckpt or self.export_worker is not None:
@@ -169,7 +169,7 @@ class TrainingFilesMixin:
         self.export_worker = None
 
     def _on_model_action(self, fmt: str) -> None:
-        from engine.export import default_export_path
+        from engine.export.job import default_export_path
 
         ckpt = self.export_checkpoint_path()
         suggested = str(default_export_path(ckpt, fmt)) if ckpt else ""

@@ -24,7 +24,13 @@ from PySide6.QtWidgets import (
 
 from app.panels.training_views import epoch_ticks
 from app.plotting import color, make_plot
-from engine.runs import COMPARISON_COLUMNS, RunInfo, accuracy_curves, comparison_rows, list_runs
+from engine.train.run_folder import (
+    COMPARISON_COLUMNS,
+    RunInfo,
+    accuracy_curves,
+    comparison_rows,
+    list_runs,
+)
 
 OVERLAY_DEFAULT = 4  # new runs are ticked for the overlay while fewer than this are
 

@@ -1,6 +1,6 @@
 """Set-up pane of the Training tab: every RunConfig field a person usually changes.
 
-The pane reads and writes the same TOML the ``train`` command reads (``engine.config``). Fields
+The pane reads and writes the same TOML the ``train`` command reads (``engine.train.config``). Fields
 without a widget (model options, schedule...) come from the last loaded file and are kept.
 """
 
@@ -23,10 +23,10 @@ from PySide6.QtWidgets import (
 )
 
 from app.panels.neuron_controls import combo
-from engine.config import CLASS_WEIGHTING, ENCODERS, LOSSES, OPTIMISERS, RunConfig
-from engine.features import FeatureConfig
-from engine.models import MODELS, SPIKING_MODELS
-from engine.surrogate import SURROGATES
+from engine.audio.features import FeatureConfig
+from engine.models.registry import MODELS, SPIKING_MODELS
+from engine.neuro.surrogate import SURROGATES
+from engine.train.config import CLASS_WEIGHTING, ENCODERS, LOSSES, OPTIMISERS, RunConfig
 
 MODEL_TITLES = {
     "fc_snn": "FC SNN (spiking)",

@@ -13,7 +13,7 @@ from PySide6.QtCore import Qt
 from PySide6.QtWidgets import QLabel, QVBoxLayout, QWidget
 
 from app.plotting import add_export_menu, color, grey_lut
-from engine.train_events import Traces
+from engine.train.events import Traces
 
 _VIRIDIS = pg.colormap.get("viridis").getLookupTable(nPts=256)
 

@@ -1,7 +1,7 @@
 """Live views of the Training tab: curves, layer activity, confusion matrix, progress line.
 
 Every plot item is created once and updated with ``setData``/``setImage`` from a
-:class:`engine.run_history.RunHistory`; each view redraws only the parts whose version changed.
+:class:`engine.train.history.RunHistory`; each view redraws only the parts whose version changed.
 """
 
 from __future__ import annotations
@@ -24,7 +24,7 @@ from PySide6.QtWidgets import (
 )
 
 from app.plotting import color, make_image_plot, make_plot
-from engine.run_history import RunHistory
+from engine.train.history import RunHistory
 
 MAX_CELL_LABELS = 40  # more classes than this: the heatmap alone, no numbers in the cells
 LAYER_CURVES = 4

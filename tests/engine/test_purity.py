@@ -4,11 +4,17 @@ import pathlib
 import subprocess
 import sys
 
+import pytest
+
 ROOT = pathlib.Path(__file__).resolve().parents[2]
 
 
 def test_import_engine_loads_no_qt():
-    modules = sorted(p.stem for p in (ROOT / "engine").glob("*.py") if p.stem != "__init__")
+    modules = sorted(
+        ".".join(p.relative_to(ROOT / "engine").with_suffix("").parts).removesuffix(".__init__")
+        for p in (ROOT / "engine").rglob("*.py")
+        if p.name != "__init__.py"
+    )
     code = (
         "import importlib, sys\n"
         f"for m in {modules!r}:\n"
@@ -29,5 +35,20 @@ def test_engine_sources_do_not_name_qt():
             if s.startswith(("import ", "from ")) and any(
                 s.split()[1].split(".")[0] == m for m in ("PySide6", "pyqtgraph", "app", "PyQt5")
             ):
-                offenders.append(f"{path.name}: {s}")
+                offenders.append(f"{path.relative_to(ROOT)}: {s}")
     assert not offenders, offenders
+
+
+def test_engine_has_no_import_circles():
+    """No module of the engine reaches itself through imports, counting imports in functions."""
+    grimp = pytest.importorskip("grimp")
+    graph = grimp.build_graph("engine", include_external_packages=False)
+    circles = sorted(
+        {
+            tuple(sorted((m, n)))
+            for m in graph.modules
+            for n in graph.find_modules_directly_imported_by(m)
+            if graph.chain_exists(importer=n, imported=m)
+        }
+    )
+    assert not circles, circles

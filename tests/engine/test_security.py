@@ -25,10 +25,10 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from engine import audioset
-from engine.checkpoint import Predictor, load_checkpoint
-from engine.config import RunConfig
 from engine.errors import CheckpointError, ConfigError, SnnError
-from engine.models import build_model, model_options
+from engine.models.registry import build_model, model_options
+from engine.train.checkpoint import Predictor, load_checkpoint
+from engine.train.config import RunConfig
 
 ROOT = Path(__file__).resolve().parents[2]
 HAS_FFMPEG = shutil.which("ffmpeg") is not None
@@ -154,8 +154,8 @@ def test_cli_commands_given_a_hostile_checkpoint_run_nothing(tmp_path):
 
 def test_feature_cache_entries_are_never_unpickled(tmp_path):
     """A cache entry replaced by a pickled object array is recomputed, not loaded."""
-    from engine.features import FeatureConfig
-    from engine.featureset import load_feature_set
+    from engine.audio.features import FeatureConfig
+    from engine.data.feature_set import load_feature_set
 
     marker = tmp_path / "pwned"
     data = tmp_path / "set"
@@ -192,7 +192,7 @@ LABELS = st.one_of(
 )
 @given(label=LABELS)
 def test_recorded_class_names_stay_inside_the_data_set_folder(label, tmp_path_factory):
-    from engine.record import class_dir, save_clip
+    from engine.live.recording import class_dir, save_clip
 
     root = tmp_path_factory.mktemp("rec")
     out = root / "set"
@@ -266,7 +266,7 @@ def test_ids_never_become_options_and_only_asked_clips_are_fetched(tmp_path, med
     with open(out / "manifest.csv", "a", encoding="utf-8") as fh:
         for ytid in invalid:
             fh.write(f'Alpha/z.wav,Alpha,,g,"{ytid}",0,2,/t/a,eval\n')
-    from engine.download import DownloadConfig, download_clips
+    from engine.audioset.download import DownloadConfig, download_clips
 
     server = media_server(media)
     before = tree(tmp_path) - tree(out)
@@ -289,7 +289,7 @@ def test_ids_never_become_options_and_only_asked_clips_are_fetched(tmp_path, med
 
 
 def test_the_fetch_helper_treats_an_option_as_a_url(tmp_path):
-    """``engine.ytfetch`` hands the URL to yt-dlp as data: '--exec ...' is not an option."""
+    """``engine.audioset.ytdlp_child`` hands the URL to yt-dlp as data: '--exec ...' is not an option."""
     marker = tmp_path / "pwned"
     work = tmp_path / "work"
     work.mkdir()
@@ -302,9 +302,9 @@ def test_the_fetch_helper_treats_an_option_as_a_url(tmp_path):
         "extractor": "generic",
         "socket_timeout": 2,
     }
-    # as engine.download_clip starts it: its own process group, stdin open until it is done
+    # as engine.audioset.clip_fetch starts it: its own process group, stdin open until it is done
     proc = subprocess.Popen(
-        [sys.executable, "-m", "engine.ytfetch"],
+        [sys.executable, "-m", "engine.audioset.ytdlp_child"],
         stdin=subprocess.PIPE,
         stdout=subprocess.DEVNULL,
         stderr=subprocess.DEVNULL,
@@ -338,9 +338,9 @@ def test_segment_csv_ids_that_look_like_options_are_malformed_rows(tmp_path):
 def test_csv_manifest_paths_are_read_only_and_the_cache_stays_in_place(tmp_path):
     """A manifest may name clips anywhere the user can read (``../clips``); nothing is ever
     written there: features go to the cache, under names that are hashes."""
-    from engine.datasets import open_source
-    from engine.features import FeatureConfig
-    from engine.featureset import load_feature_set
+    from engine.audio.features import FeatureConfig
+    from engine.data.feature_set import load_feature_set
+    from engine.data.specs import open_source
 
     clips = tmp_path / "clips"
     clips.mkdir()
@@ -359,8 +359,8 @@ def test_csv_manifest_paths_are_read_only_and_the_cache_stays_in_place(tmp_path)
 
 def test_a_wav_claiming_gigabytes_is_not_allocated(tmp_path):
     """Header sizes are checked against the file before anything is allocated."""
-    from engine.audio import load_audio
-    from engine.idx import read_idx
+    from engine.audio.load import load_audio
+    from engine.data.idx import read_idx
 
     buf = tmp_path / "claim.wav"
     sf.write(buf, np.zeros(100, np.float32), 8000)
@@ -379,7 +379,7 @@ def test_the_fetch_helper_never_kills_its_callers_process_group(tmp_path):
     """Started by hand (not as a group leader) with its stdin closed, the helper's watchdog
     ends only the helper: the shell that started it goes on."""
     req = json.dumps({"url": "x", "start": 0, "end": 1, "workdir": str(tmp_path)})
-    script = f"echo '{req}' | {sys.executable} -m engine.ytfetch; echo survived"
+    script = f"echo '{req}' | {sys.executable} -m engine.audioset.ytdlp_child; echo survived"
     done = subprocess.run(
         ["bash", "-c", script],
         cwd=ROOT,

@@ -1,0 +1,1 @@
+"""Sound files to features: loading, MFCC / log-mel, the feature cache, augmentation."""

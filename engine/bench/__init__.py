@@ -1,0 +1,1 @@
+"""``snn-explorer bench``: speed and memory against the snnTorch-style reference."""

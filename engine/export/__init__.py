@@ -1,0 +1,1 @@
+"""Export: NIR, ONNX and TorchScript, and the checks that read an export back."""

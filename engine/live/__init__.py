@@ -1,0 +1,1 @@
+"""Live audio: capture devices, the sliding-window classifier, listening, recording clips."""

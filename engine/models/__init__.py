@@ -1,0 +1,1 @@
+"""Models: the spiking networks, their non-spiking twins and baselines, the registry."""
