@@ -9,11 +9,11 @@ from __future__ import annotations
 import logging
 import os
 from dataclasses import dataclass
-from pathlib import Path
 
 import numpy as np
 
 from engine.errors import DeviceError
+from engine.paths import shared_data_candidates
 
 log = logging.getLogger(__name__)
 
@@ -43,11 +43,7 @@ class DataOverview:
 
 def shared_data_specs() -> list[tuple[str, str]]:
     """``(title, spec)`` of the example data sets found in ``../shared/data`` (may be empty)."""
-    roots = []
-    if os.environ.get("SNN_SHARED_DATA"):
-        roots.append(Path(os.environ["SNN_SHARED_DATA"]))
-    here = Path(__file__).resolve().parents[2]
-    roots += [here.parent / "shared" / "data", Path.cwd().parent / "shared" / "data"]
+    roots = shared_data_candidates()
     out: list[tuple[str, str]] = []
     for root in roots:
         fsdd = root / "fsdd" / "recordings"

@@ -12,7 +12,7 @@ import os
 import tempfile
 from pathlib import Path
 
-from engine.paths import cache_dir
+from engine.paths import cache_dir, find_shared_data
 from engine.train.config import RunConfig
 from engine.train.recorded_run import digits_feature_set, fsdd_slice
 
@@ -23,10 +23,8 @@ DEMO = {"steps": 10, "epochs": 4, "batch": 32, "loss": "ce_mem", "seed": 0}
 
 def shared_fsdd() -> Path | None:
     """The shared FSDD recordings folder when present (the tests' ``../shared/data``)."""
-    root = Path(__file__).resolve().parents[2]
-    base = Path(os.environ.get("SNN_SHARED_DATA", root.parent / "shared" / "data"))
-    path = base / "fsdd" / "recordings"
-    return path if path.is_dir() else None
+    found = find_shared_data("fsdd", lambda c: (c / "recordings").is_dir())
+    return found / "recordings" if found else None
 
 
 def prepare(panel, options: dict) -> None:

@@ -138,7 +138,7 @@ def fetch_clip(
         "ffmpeg": cfg.ffmpeg,
     }
     env = dict(os.environ)
-    root = str(Path(__file__).resolve().parents[1])  # so the child finds ``engine`` from anywhere
+    root = str(Path(__file__).resolve().parents[2])  # so the child finds ``engine`` from anywhere
     env["PYTHONPATH"] = os.pathsep.join([root, *filter(None, [env.get("PYTHONPATH")])])
     with open(os.path.join(workdir, "log.txt"), "wb") as log:
         proc = subprocess.Popen(

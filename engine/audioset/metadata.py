@@ -29,7 +29,7 @@ from engine.data.audioset_folder import (  # noqa: F401 - re-exported
     is_valid_ytid,
 )
 from engine.errors import ConfigError, DataError
-from engine.paths import cache_dir
+from engine.paths import cache_dir, find_shared_data
 
 # official public addresses of the metadata files (fetched only when a file is not local)
 _CSV_BASE = "http://storage.googleapis.com/us_audioset/youtube_corpus/v1/csv/"
@@ -51,18 +51,7 @@ _ALIASES = {
 
 def default_audioset_dir() -> Path | None:
     """``../shared/data/audioset`` beside the checkout (or ``$SNN_SHARED_DATA/audioset``)."""
-    candidates = []
-    if os.environ.get("SNN_SHARED_DATA"):
-        candidates.append(Path(os.environ["SNN_SHARED_DATA"]) / "audioset")
-    root = Path(__file__).resolve().parents[1]
-    candidates += [
-        root.parent / "shared" / "data" / "audioset",
-        Path.cwd().parent / "shared" / "data" / "audioset",
-    ]
-    for c in candidates:
-        if (c / "ontology.json").is_file():
-            return c
-    return None
+    return find_shared_data("audioset", lambda c: (c / "ontology.json").is_file())
 
 
 # ----------------------------------------------------------------------------- input files

@@ -11,6 +11,7 @@ import numpy as np
 
 from engine.data.idx import read_idx
 from engine.errors import DataError
+from engine.paths import find_shared_data
 
 
 def upscale(image: np.ndarray, size: int) -> np.ndarray:
@@ -84,18 +85,7 @@ def mnist_images(path: str | os.PathLike, limit: int | None = None):
 
 def default_mnist_dir() -> Path | None:
     """``../shared/data/mnist`` beside the checkout (or ``$SNN_SHARED_DATA/mnist``) if present."""
-    candidates = []
-    if os.environ.get("SNN_SHARED_DATA"):
-        candidates.append(Path(os.environ["SNN_SHARED_DATA"]) / "mnist")
-    root = Path(__file__).resolve().parents[1]
-    candidates += [
-        root.parent / "shared" / "data" / "mnist",
-        Path.cwd().parent / "shared" / "data" / "mnist",
-    ]
-    for c in candidates:
-        if c.is_dir() and any("idx3" in p.name for p in c.iterdir()):
-            return c
-    return None
+    return find_shared_data("mnist", lambda c: any("idx3" in p.name for p in c.iterdir()))
 
 
 def default_mnist_images() -> Path | None:
