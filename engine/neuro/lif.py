@@ -97,6 +97,31 @@ def _state_shape(cur, static, beta, mem0):
     return torch.Size(shape)
 
 
+def _triton_kernels():
+    """The Triton kernels module, or None when Triton does not import (the torch loop then runs)."""
+    try:
+        from engine.neuro import lif_triton
+    except ImportError:
+        return None
+    return lif_triton
+
+
+def _path(backend, cur, shape, static) -> str:
+    """Which forward/backward pair runs: "numba" (CPU), "triton" (CUDA) or "torch"."""
+    if backend == "triton" or (backend == "auto" and cur.device.type == "cuda"):
+        kernels = _triton_kernels()
+        ok = kernels is not None and kernels.available(cur.device) and cur.dtype in kernels.DTYPES
+        if ok:
+            return "triton"
+        if backend == "triton":
+            raise ConfigError(
+                "lif backend 'triton' needs Triton and a float32/float64 CUDA tensor "
+                "(or TRITON_INTERPRET=1 set before triton is imported)"
+            )
+        return "torch"
+    return "numba" if _use_numba(backend, cur, shape, static) else "torch"
+
+
 def _use_numba(backend, cur, shape, static):
     if backend == "torch":
         return False
@@ -202,6 +227,20 @@ def _forward_numba(cur, steps, static, beta, threshold, reset, mem0, shape, spik
     return spk, mem_rec
 
 
+def _forward_triton(cur, steps, static, beta, threshold, reset, mem0, shape, spikes=True):
+    return _triton_kernels().forward(
+        cur, steps, static, beta, threshold, mem0, shape, reset, spikes
+    )
+
+
+def _backward_triton(ctx, mem_rec, g_spk, g_mem, beta_t, mem0):
+    beta, threshold, reset, surrogate, slope, _, static, _ = ctx.cfg
+    want_beta = beta_t is not None and ctx.needs_input_grad[1]
+    b = beta_t.detach() if beta_t is not None else beta
+    args = (mem_rec, g_spk, g_mem, b, threshold, mem0, reset, surrogate, slope, static, want_beta)
+    return _triton_kernels().backward(*args)
+
+
 def _backward_torch(ctx, mem_rec, g_spk, g_mem, beta_t, mem0):
     beta, threshold, reset, surrogate, slope, steps, static, _ = ctx.cfg
     b = beta_t.detach() if beta_t is not None else beta
@@ -278,22 +317,25 @@ def _backward_numba(ctx, mem_rec, g_spk, g_mem, beta_t, mem0):
     return g_cur, g_beta[0] if want_beta else None, g_mem0[0]
 
 
+_FORWARD = {"numba": _forward_numba, "triton": _forward_triton, "torch": _forward_torch}
+_BACKWARD = {"numba": _backward_numba, "triton": _backward_triton, "torch": _backward_torch}
+
+
 class _LIFFunction(torch.autograd.Function):
     """One autograd node for the whole sequence (see the module docstring for the recursion)."""
 
     @staticmethod
-    def forward(ctx, cur, beta_t, mem0, beta, threshold, reset, surrogate, slope, steps, numba):
+    def forward(ctx, cur, beta_t, mem0, beta, threshold, reset, surrogate, slope, steps, path):
         static = steps is not None
         steps = steps if static else cur.shape[0]
         b = beta_t if beta_t is not None else beta
         shape = _state_shape(cur, static, b, mem0)
-        fwd = _forward_numba if numba else _forward_torch
-        spk, mem_rec = fwd(cur, steps, static, b, threshold, reset, mem0, shape)
+        spk, mem_rec = _FORWARD[path](cur, steps, static, b, threshold, reset, mem0, shape)
         ctx.set_materialize_grads(False)
         # a time-constant current is T times smaller than the membrane record: keep it and
         # integrate again in the backward pass (cheap) instead of holding [T, ...] until then
         ctx.save_for_backward(cur if static else mem_rec, beta_t, mem0)
-        ctx.cfg = (beta, threshold, reset, surrogate, slope, steps, static, numba)
+        ctx.cfg = (beta, threshold, reset, surrogate, slope, steps, static, path)
         ctx.cur_meta = (cur.shape, cur.dtype)
         return spk, mem_rec
 
@@ -302,17 +344,16 @@ class _LIFFunction(torch.autograd.Function):
         saved, beta_t, mem0 = ctx.saved_tensors
         if g_spk is None and g_mem is None:
             return (None,) * 10
-        beta, threshold, reset, _, _, steps, static, numba = ctx.cfg
+        beta, threshold, reset, _, _, steps, static, path = ctx.cfg
         if static:
             b = beta_t if beta_t is not None else beta
             shape = _state_shape(saved, True, b, mem0)
-            fwd = _forward_numba if numba else _forward_torch
+            fwd = _FORWARD[path]
             with torch.no_grad():
                 mem_rec = fwd(saved, steps, True, b, threshold, reset, mem0, shape, False)[1]
         else:
             mem_rec = saved
-        bwd = _backward_numba if ctx.cfg[-1] else _backward_torch
-        g_cur, g_beta, g_mem0 = bwd(ctx, mem_rec, g_spk, g_mem, beta_t, mem0)
+        g_cur, g_beta, g_mem0 = _BACKWARD[path](ctx, mem_rec, g_spk, g_mem, beta_t, mem0)
         cur_shape, cur_dtype = ctx.cur_meta
         if ctx.needs_input_grad[0]:
             g_cur = g_cur.sum_to_size(cur_shape).to(cur_dtype)
@@ -360,13 +401,17 @@ def lif_sequence(
     steps : int, optional
         When given, ``cur`` is ONE step's current ``[B, ...]`` applied at every one of ``steps``
         steps (direct-current input): neither the current nor its gradient is expanded over time.
-    backend : {"auto", "numba", "torch"}
-        "numba" runs the time loop in a compiled kernel (CPU, float32/float64); "torch" one torch
-        operation per step (any device); "auto" picks Numba where it applies.
+    backend : {"auto", "numba", "triton", "torch"}
+        "numba" runs the time loop in a compiled kernel (CPU, float32/float64); "triton" in one
+        Triton launch per pass (CUDA, float32/float64; ``engine.neuro.lif_triton``); "torch" one
+        torch operation per step (any device); "auto" picks Numba on the CPU and Triton on CUDA
+        where they apply.
     """
     _check(reset, surrogate)
-    if backend not in ("auto", "numba", "torch"):
-        raise ConfigError(f"lif backend: {backend!r} is unknown; choose auto, numba or torch")
+    if backend not in ("auto", "numba", "triton", "torch"):
+        raise ConfigError(
+            f"lif backend: {backend!r} is unknown; choose auto, numba, triton or torch"
+        )
     k = default_slope(surrogate) if slope is None else float(slope)
     out_dtype = cur.dtype
     if cur.dtype in (torch.float16, torch.bfloat16):
@@ -385,16 +430,17 @@ def lif_sequence(
     if n_steps == 0:
         empty = cur.new_empty((0, *shape))
         return empty.to(out_dtype), empty
-    numba = _use_numba(backend, cur, shape, static)
+    path = _path(backend, cur, shape, static)
     needs_grad = torch.is_grad_enabled() and (
         cur.requires_grad
         or (beta_t is not None and beta_t.requires_grad)
         or (mem0 is not None and mem0.requires_grad)
     )
     if not needs_grad:
-        fwd = _forward_numba if numba else _forward_torch
         with torch.no_grad():
-            spk, mem_rec = fwd(cur, n_steps, static, b, float(threshold), reset, mem0, shape)
+            spk, mem_rec = _FORWARD[path](
+                cur, n_steps, static, b, float(threshold), reset, mem0, shape
+            )
         return spk.to(out_dtype), mem_rec
     spk, mem_rec = _LIFFunction.apply(
         cur,
@@ -406,7 +452,7 @@ def lif_sequence(
         surrogate,
         k,
         n_steps if static else None,
-        numba,
+        path,
     )
     return spk.to(out_dtype), mem_rec
 
