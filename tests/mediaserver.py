@@ -37,6 +37,7 @@ class MediaServer:
         self.behaviours = dict(behaviours or {})
         self.slow_bps = slow_bps
         self.requests: list[tuple[str, str]] = []
+        self.ranges: list[tuple[str, str | None]] = []  # (path, Range header) of each request
         self._lock = threading.Lock()
         self._closing = threading.Event()
         self._server = _QuietServer(("127.0.0.1", 0), _make_handler(self))
@@ -69,9 +70,10 @@ class MediaServer:
     def __exit__(self, *exc) -> None:
         self.stop()
 
-    def _record(self, method: str, path: str) -> None:
+    def _record(self, method: str, path: str, range_header: str | None = None) -> None:
         with self._lock:
             self.requests.append((method, path))
+            self.ranges.append((path, range_header))
 
 
 class _QuietServer(ThreadingHTTPServer):
@@ -96,7 +98,7 @@ def _make_handler(server: MediaServer):
 
         def _serve(self, body: bool) -> None:
             name = unquote(urlsplit(self.path).path).lstrip("/")
-            server._record(self.command, name)
+            server._record(self.command, name, self.headers.get("Range"))
             full = os.path.abspath(os.path.join(server.folder, name))
             if not full.startswith(server.folder + os.sep) or not os.path.isfile(full):
                 self._send_plain(404, b"not found\n", body)

@@ -19,7 +19,9 @@ Spec strings (``open_source``):
 ``audioset:PATH``
     The output folder of the AudioSet builder (``engine.audioset.selection.open_output``).
 
-A bare path (no ``kind:``) is guessed: a ``.csv`` file is a manifest, a folder of
+A bare catalog name (``fsdd``, ``esc50``, ``speechcommands``, ``shd``, ``ssc``, ``kitchen20``,
+``mnist``) that is not an existing path opens the set ``snn-explorer data fetch NAME`` fetched,
+with the set's own split. A bare path (no ``kind:``) is guessed: a ``.csv`` file is a manifest, a folder of
 ``{digit}_{speaker}_{index}.wav`` files is FSDD, a folder of IDX files is MNIST, any other
 folder is ``folder:``. Files that cannot be used (empty, truncated, not audio) are listed in
 ``source.skipped`` with the reason and left out; the rest of the data set is still usable.
@@ -36,6 +38,8 @@ import numpy as np
 
 from engine.audio.load import AudioInfo, audio_info, is_audio_name
 from engine.data.audioset_folder import MANIFEST_NAME, open_output
+from engine.data.catalog import names as catalog_names
+from engine.data.fetch import fetched_spec
 from engine.data.source import AudioSource, DatasetSummary, DataSource, ImageSource, Item
 from engine.data.splits import SPLITS, SplitSizes, split_indices, split_sizes
 from engine.errors import DataError
@@ -57,6 +61,7 @@ __all__ = [
     "mnist_source",
     "open_source",
     "parse_spec",
+    "resolve_name",
     "split_indices",
     "split_sizes",
 ]
@@ -79,7 +84,7 @@ _FSDD_NAME = re.compile(r"^(\d)_([A-Za-z0-9-]+)_(\d+)\.wav$", re.IGNORECASE)
 # ----------------------------------------------------------------------------- spec parsing
 def parse_spec(spec: str) -> tuple[str, str]:
     """Split ``kind:PATH`` (or guess the kind of a bare path). Raises DataError."""
-    spec = (spec or "").strip()
+    spec = resolve_name((spec or "").strip())
     if not spec:
         raise DataError("no data set given (use folder:PATH, csv:PATH, fsdd:PATH or mnist:PATH)")
     kind, sep, rest = spec.partition(":")
@@ -93,6 +98,14 @@ def parse_spec(spec: str) -> tuple[str, str]:
             raise DataError(f"{spec!r}: no path after '{kind}:'")
         return kind, os.path.expanduser(rest.strip())
     return guess_kind(spec), os.path.expanduser(spec)
+
+
+def resolve_name(spec: str) -> str:
+    """A bare catalog name (``fsdd``, ``esc50``...) that is not an existing path: the spec of
+    the fetched set (DataError saying how to fetch it when it is not there)."""
+    if spec.lower() in catalog_names() and not os.path.exists(spec):
+        return fetched_spec(spec)
+    return spec
 
 
 def guess_kind(path: str) -> str:
@@ -129,8 +142,8 @@ def open_source(spec: str) -> DataSource:
         One line naming the spec or file: unknown kind, missing path, a class folder with no
         usable audio, a malformed manifest...
     """
+    spec = resolve_name((spec or "").strip())
     kind, path = parse_spec(spec)
-    spec = spec.strip()
     if kind == "audioset":
         if not os.path.exists(path):
             raise DataError(f"{spec}: no such folder {path}")
