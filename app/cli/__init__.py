@@ -22,6 +22,7 @@ COMMANDS = [
     ("data", "data"),
     ("features", "features"),
     ("train", "train"),
+    ("sweep", "sweep"),
     ("classify", "classify"),
     ("dataset", "dataset"),
     ("listen", "listen"),

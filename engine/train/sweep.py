@@ -19,20 +19,30 @@ from __future__ import annotations
 import logging
 import math
 import os
+import signal
+import sys
 import threading
 import time
 from collections.abc import Generator
-from dataclasses import dataclass
 from pathlib import Path
 
 from engine.errors import SnnError
 from engine.train.events import EpochEnd, StepEnd
+from engine.train.sweep_events import (
+    SweepEvent,
+    SweepFinished,
+    SweepStarted,
+    TrialEpoch,
+    TrialFinished,
+    TrialStarted,
+)
+from engine.train.sweep_jobs import run_workers
 from engine.train.sweep_space import SpaceParam, apply_params
 from engine.train.sweep_study import (
     SweepSpec,
-    SweepSummary,
     counted,
     open_study,
+    read_spec,
     recover_stale,
     summarise,
     worker_tag,
@@ -40,54 +50,6 @@ from engine.train.sweep_study import (
 
 log = logging.getLogger(__name__)
 MAX_FAILS_IN_A_ROW = 3
-
-
-@dataclass(frozen=True)
-class SweepStarted:
-    out: str
-    storage: str
-    n_trials: int
-    done: int  # trials already COMPLETE or PRUNED (a continued sweep)
-    jobs: int
-    recovered: tuple[int, ...]  # trials found left RUNNING by a killed process
-
-
-@dataclass(frozen=True)
-class TrialStarted:
-    number: int
-    params: dict
-    run_dir: str
-    resumed_from: int | None  # the failed trial whose run folder this one continues
-
-
-@dataclass(frozen=True)
-class TrialEpoch:
-    number: int
-    epoch: int
-    epochs: int
-    val_acc: float
-    train_acc: float
-
-
-@dataclass(frozen=True)
-class TrialFinished:
-    number: int
-    state: str  # COMPLETE, PRUNED or FAIL
-    value: float | None  # best validation accuracy
-    params: dict
-    seconds: float
-    run_dir: str
-    message: str = ""  # why it failed
-
-
-@dataclass(frozen=True)
-class SweepFinished:
-    status: str  # "completed" or "stopped"
-    summary: SweepSummary
-    wall_s: float
-
-
-SweepEvent = SweepStarted | TrialStarted | TrialEpoch | TrialFinished | SweepFinished
 
 
 def sweep(
@@ -113,8 +75,6 @@ def sweep(
     recovered = tuple(recover_stale(study, storage))
     yield SweepStarted(spec.out, spec.url, n_trials, counted(study, running=False), jobs, recovered)
     if jobs > 1:
-        from engine.train.sweep_jobs import run_workers
-
         yield from run_workers(spec, n_trials, jobs, stop, study)
         recover_stale(study, storage)
     else:
@@ -286,3 +246,28 @@ def _take_over(out: str, retry_of: int | None, run: Path) -> bool:
         return False
     os.replace(old, run)
     return True
+
+
+def main(argv: list[str] | None = None) -> int:
+    """A worker process of :mod:`engine.train.sweep_jobs` (``python -m engine.train.sweep DIR N``):
+    run trials of the sweep in DIR until N count; SIGINT stops it."""
+    argv = sys.argv[1:] if argv is None else argv
+    out, n_trials = argv[0], int(argv[1])
+    import torch
+
+    torch.set_num_threads(1)
+    stop = threading.Event()
+    signal.signal(signal.SIGINT, lambda *_: stop.set())
+    logging.basicConfig(level=logging.INFO, format="%(asctime)s %(name)s: %(message)s")
+    try:
+        spec = read_spec(out)
+        for ev in run_trials(spec, n_trials, stop):
+            log.info("%s", ev)
+    except SnnError as exc:
+        print(f"error: {exc}", file=sys.stderr)
+        return 1
+    return 130 if stop.is_set() else 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

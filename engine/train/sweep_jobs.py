@@ -1,7 +1,7 @@
 """A sweep in several processes: worker processes share the study; the parent watches it.
 
-``run_workers`` starts ``jobs`` processes of ``python -m engine.train.sweep_jobs DIR N`` (one torch
-thread each), each running :func:`engine.train.sweep.run_trials` on the shared study, and yields
+``run_workers`` starts ``jobs`` processes of ``python -m engine.train.sweep DIR N`` (one torch
+thread each), each running ``engine.train.sweep.run_trials`` on the shared study, and yields
 the trial events it reads back from the study once a second. A stop request sends each worker
 SIGINT: its trial stops with a checkpoint and is queued again for the next run. Each worker's
 log goes to ``DIR/worker-K.log``.
@@ -19,14 +19,15 @@ import time
 from pathlib import Path
 
 from engine.errors import SnnError
-from engine.train.sweep_study import SweepSpec, read_spec
+from engine.train.sweep_events import TrialEpoch, TrialFinished, TrialStarted
+from engine.train.sweep_study import SweepSpec
 
 log = logging.getLogger(__name__)
 POLL_S = 1.0
 
 
 def worker_command(out: str, n_trials: int) -> list[str]:
-    return [sys.executable, "-m", "engine.train.sweep_jobs", str(out), str(n_trials)]
+    return [sys.executable, "-m", "engine.train.sweep", str(out), str(n_trials)]
 
 
 def _root() -> str:
@@ -34,8 +35,6 @@ def _root() -> str:
 
 
 def run_workers(spec: SweepSpec, n_trials: int, jobs: int, stop: threading.Event, study):
-    from engine.train.sweep import TrialEpoch, TrialFinished, TrialStarted
-
     env = {
         **os.environ,
         "OMP_NUM_THREADS": "1",
@@ -117,29 +116,3 @@ def _last_line(path: Path) -> str:
     except OSError:
         return "(no log)"
     return lines[-1] if lines else "(empty log)"
-
-
-def main(argv: list[str] | None = None) -> int:
-    """A worker process: run trials of the sweep in DIR until N count (SIGINT stops)."""
-    argv = sys.argv[1:] if argv is None else argv
-    out, n_trials = argv[0], int(argv[1])
-    import torch
-
-    torch.set_num_threads(1)
-    from engine.train.sweep import run_trials
-
-    stop = threading.Event()
-    signal.signal(signal.SIGINT, lambda *_: stop.set())
-    logging.basicConfig(level=logging.INFO, format="%(asctime)s %(name)s: %(message)s")
-    try:
-        spec = read_spec(out)
-        for ev in run_trials(spec, n_trials, stop):
-            log.info("%s", ev)
-    except SnnError as exc:
-        print(f"error: {exc}", file=sys.stderr)
-        return 1
-    return 130 if stop.is_set() else 0
-
-
-if __name__ == "__main__":
-    sys.exit(main())
