@@ -14,6 +14,8 @@ import pyqtgraph as pg
 import pyqtgraph.exporters  # noqa: F401 - registers the exporters
 from PySide6.QtWidgets import QFileDialog
 
+from engine.atomic import atomic_path
+
 pg.setConfigOptions(antialias=True, background="w", foreground="k", imageAxisOrder="row-major")
 
 PALETTE = [
@@ -115,7 +117,10 @@ def export_plot(target, path: str, width: int = 1200) -> str:
     if suffix == ".png":
         exp = pg.exporters.ImageExporter(item)
         exp.parameters()["width"] = width
-        exp.export(path)
+        image = exp.export(toBytes=True)
+        with atomic_path(path) as tmp:
+            if not image.save(str(tmp), "PNG"):
+                raise OSError(f"{path}: cannot write the PNG")
     elif suffix == ".svg":
         write_plot_svg(item, path)
     elif suffix == ".csv":
@@ -142,18 +147,17 @@ def write_plot_svg(item, path: str) -> str:
     if scene is None or source.isEmpty():
         raise ValueError(f"{path}: the plot has no size yet (show it before exporting)")
     target = QRectF(0, 0, source.width(), source.height())
-    tmp = f"{path}.part"
-    gen = QSvgGenerator()
-    gen.setFileName(tmp)
-    gen.setSize(target.size().toSize())
-    gen.setViewBox(target)
-    gen.setTitle(os.path.splitext(os.path.basename(path))[0])
-    painter = QPainter(gen)
-    try:
-        scene.render(painter, target, source)
-    finally:
-        painter.end()
-    os.replace(tmp, path)
+    with atomic_path(path) as tmp:
+        gen = QSvgGenerator()
+        gen.setFileName(str(tmp))
+        gen.setSize(target.size().toSize())
+        gen.setViewBox(target)
+        gen.setTitle(os.path.splitext(os.path.basename(path))[0])
+        painter = QPainter(gen)
+        try:
+            scene.render(painter, target, source)
+        finally:
+            painter.end()
     return path
 
 
@@ -189,13 +193,11 @@ def plot_data(plot_item) -> tuple[list[str], list[np.ndarray]]:
 def write_plot_csv(plot_item, path: str) -> str:
     names, cols = plot_data(plot_item)
     n = max((len(c) for c in cols), default=0)
-    tmp = f"{path}.part"
-    with open(tmp, "w", newline="") as fh:
+    with atomic_path(path) as tmp, open(tmp, "w", newline="") as fh:
         writer = csv.writer(fh)
         writer.writerow(names)
         for i in range(n):
             writer.writerow(["" if i >= len(c) else f"{c[i]:.9g}" for c in cols])
-    os.replace(tmp, path)
     return path
 
 

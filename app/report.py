@@ -16,6 +16,7 @@ import time
 from pathlib import Path
 
 from app.plotting import export_plot
+from engine.atomic import write_atomic
 from engine.train.history import RunHistory
 from engine.train.run_folder import COMPARISON_COLUMNS, comparison_row, read_run
 
@@ -146,11 +147,7 @@ def write_report(path: str | os.PathLike, history: RunHistory, plots: dict) -> s
         + "\n".join(parts)
         + "\n</body></html>\n"
     )
-    out = Path(path)
-    tmp_path = out.with_name(out.name + ".part")
-    tmp_path.write_text(doc, encoding="utf-8")
-    os.replace(tmp_path, out)
-    return str(out)
+    return str(write_atomic(path, doc))
 
 
 def report_for_run(run_dir: str | os.PathLike, path: str | os.PathLike) -> str:

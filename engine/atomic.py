@@ -62,12 +62,17 @@ def write_with(path: str | os.PathLike, writer: Callable[[Path], object]) -> Pat
     return Path(path)
 
 
+def is_partial(name: str) -> bool:
+    """True for a temporary name :func:`partial_path` makes (``.NAME.<pid>.part``)."""
+    return name.startswith(".") and name.endswith(PART_SUFFIX)
+
+
 def clear_partials(folder: str | os.PathLike) -> list[str]:
     """Remove ``.*.part`` temporaries left in ``folder`` by a killed writer; their names."""
     removed = []
     with contextlib.suppress(FileNotFoundError):
         for p in Path(folder).iterdir():
-            if p.name.startswith(".") and p.name.endswith(PART_SUFFIX) and p.is_file():
+            if is_partial(p.name) and p.is_file():
                 with contextlib.suppress(OSError):
                     p.unlink()
                     removed.append(p.name)

@@ -163,20 +163,20 @@ def run(args) -> int:
 
 def _save(fs, path: str) -> None:
     import json
-    import os
 
     import numpy as np
 
-    tmp = f"{path}.part.npz"
-    np.savez_compressed(
-        tmp,
-        x=fs.x,
-        y=fs.y,
-        train=fs.splits["train"],
-        val=fs.splits["val"],
-        test=fs.splits["test"],
-        class_names=np.array(fs.class_names),
-        feature_config=np.array(json.dumps(fs.feature_config.to_dict())),
-        spec=np.array(fs.spec),
-    )
-    os.replace(tmp, path)
+    from engine.atomic import atomic_path
+
+    with atomic_path(path) as tmp, open(tmp, "wb") as fh:  # a file object: no ".npz" appended
+        np.savez_compressed(
+            fh,
+            x=fs.x,
+            y=fs.y,
+            train=fs.splits["train"],
+            val=fs.splits["val"],
+            test=fs.splits["test"],
+            class_names=np.array(fs.class_names),
+            feature_config=np.array(json.dumps(fs.feature_config.to_dict())),
+            spec=np.array(fs.spec),
+        )

@@ -12,10 +12,11 @@ from __future__ import annotations
 
 import hashlib
 import os
-import tempfile
 import time
 
 import numpy as np
+
+from engine.atomic import atomic_path, is_partial
 
 
 def file_key(path: str, copy: int = 0, extra: str = "") -> str:
@@ -34,19 +35,13 @@ def cache_file(root: str, key: str) -> str:
 def save_atomic(path: str, arr: np.ndarray) -> None:
     """Write ``arr`` to ``path`` through a temporary file in the same folder, then rename."""
     os.makedirs(os.path.dirname(path), exist_ok=True)
-    fd, tmp = tempfile.mkstemp(prefix=".part-", dir=os.path.dirname(path))
-    try:
-        with os.fdopen(fd, "wb") as fh:
-            np.save(fh, arr, allow_pickle=False)
-        os.replace(tmp, path)
-    except BaseException:
-        if os.path.exists(tmp):
-            os.unlink(tmp)
-        raise
+    with atomic_path(path) as tmp, open(tmp, "wb") as fh:
+        np.save(fh, arr, allow_pickle=False)
 
 
 def clean_stale_parts(root: str, max_age_s: float = 3600.0) -> int:
-    """Delete ``.part-*`` files under ``root`` older than ``max_age_s``; return how many.
+    """Delete temporaries (``.NAME.<pid>.part``, older ``.part-*``) under ``root`` older than
+    ``max_age_s``; return how many.
 
     A process killed mid-write (power cut, SIGKILL) leaves its temporary file behind; an hour
     is far longer than any single write, so an older one belongs to no live writer.
@@ -57,7 +52,7 @@ def clean_stale_parts(root: str, max_age_s: float = 3600.0) -> int:
     removed = 0
     for folder, _dirs, names in os.walk(root):
         for name in names:
-            if not name.startswith(".part-"):
+            if not (name.startswith(".part-") or is_partial(name)):
                 continue
             full = os.path.join(folder, name)
             try:

@@ -26,6 +26,7 @@ from concurrent.futures import FIRST_COMPLETED, Future, ThreadPoolExecutor, wait
 from dataclasses import dataclass
 from pathlib import Path
 
+from engine.atomic import write_atomic
 from engine.audioset.clip_fetch import (  # re-exported
     TRANSIENT,
     Attempt,
@@ -155,13 +156,8 @@ class DownloadResult:
 
 # ----------------------------------------------------------------------------- state file
 def _write_state(out_dir: Path, clips: dict[str, dict], sample_rate: int) -> None:
-    path = out_dir / STATE_NAME
-    tmp = out_dir / f".{STATE_NAME}.part"
-    with open(tmp, "w", encoding="utf-8") as fh:
-        json.dump({"version": 1, "sample_rate": sample_rate, "clips": clips}, fh)
-        fh.flush()
-        os.fsync(fh.fileno())
-    os.replace(tmp, path)
+    state = {"version": 1, "sample_rate": sample_rate, "clips": clips}
+    write_atomic(out_dir / STATE_NAME, json.dumps(state))
 
 
 # ----------------------------------------------------------------------------- the job

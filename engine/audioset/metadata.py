@@ -21,6 +21,7 @@ from pathlib import Path
 
 import numpy as np
 
+from engine.atomic import atomic_path
 from engine.data.audioset_folder import (  # noqa: F401 - re-exported
     FORMATS,
     YTID_RE,
@@ -79,11 +80,13 @@ def resolve_input(name: str | os.PathLike, *, fetch: bool | None = None) -> Path
     reason = "offline mode"
     if fetch:
         try:
-            tmp = cached.with_name(cached.name + ".part")
-            with urllib.request.urlopen(url, timeout=20) as resp, open(tmp, "wb") as fh:
+            with (
+                urllib.request.urlopen(url, timeout=20) as resp,
+                atomic_path(cached) as tmp,
+                open(tmp, "wb") as fh,
+            ):
                 while chunk := resp.read(1 << 16):
                     fh.write(chunk)
-            os.replace(tmp, cached)
             return cached
         except OSError as exc:
             reason = str(getattr(exc, "reason", exc)).splitlines()[0]

@@ -14,6 +14,7 @@ from dataclasses import asdict
 from pathlib import Path
 from typing import TYPE_CHECKING
 
+from engine.atomic import write_atomic
 from engine.data.audioset_folder import (  # noqa: F401 - re-exported
     MANIFEST_COLUMNS,
     MANIFEST_NAME,
@@ -30,15 +31,6 @@ if TYPE_CHECKING:
 
 def _official_split(source: str) -> str:
     return "test" if source.startswith("eval") else "train" if "train" in source else ""
-
-
-def _write_atomic(path: Path, text: str) -> None:
-    tmp = path.with_name(f".{path.name}.part")
-    with open(tmp, "w", encoding="utf-8", newline="") as fh:
-        fh.write(text)
-        fh.flush()
-        os.fsync(fh.fileno())
-    os.replace(tmp, path)
 
 
 def write_manifest(sel: Selection, out_dir: str | os.PathLike) -> Path:
@@ -65,7 +57,7 @@ def write_manifest(sel: Selection, out_dir: str | os.PathLike) -> Path:
             ]
         )
     path = out / MANIFEST_NAME
-    _write_atomic(path, buf.getvalue())
+    write_atomic(path, buf.getvalue())
     meta = {
         "config": sel.config.to_dict(),
         "class_names": list(sel.class_names),
@@ -75,5 +67,5 @@ def write_manifest(sel: Selection, out_dir: str | os.PathLike) -> Path:
         "rows": sel.rows,
         "overlap_removed": sel.overlap_removed,
     }
-    _write_atomic(out / SELECTION_NAME, json.dumps(meta, indent=1))
+    write_atomic(out / SELECTION_NAME, json.dumps(meta, indent=1))
     return path

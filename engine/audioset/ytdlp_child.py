@@ -21,6 +21,8 @@ import subprocess
 import sys
 import threading
 
+from engine.atomic import write_atomic
+
 
 class _Log:
     """Collects yt-dlp's messages so the parent can tell why a download failed."""
@@ -117,10 +119,7 @@ def _convert(req: dict, src: str) -> str:
 
 
 def _write_result(workdir: str, result: dict) -> None:
-    path = os.path.join(workdir, "result.json")
-    with open(path + ".part", "w", encoding="utf-8") as fh:
-        json.dump(result, fh)
-    os.replace(path + ".part", path)
+    write_atomic(os.path.join(workdir, "result.json"), json.dumps(result))
 
 
 def main() -> int:

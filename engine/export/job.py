@@ -30,6 +30,7 @@ from pathlib import Path
 import numpy as np
 import torch
 
+from engine.atomic import atomic_path
 from engine.errors import ExportError, SnnError
 from engine.export.check import ExportCheck, check_file
 from engine.export.nir import DEFAULT_DT, DISCRETISATIONS
@@ -293,16 +294,12 @@ def export_job(
         if stop.is_set():
             return None
     yield ExportProgress("write", f"writing {out.name}", total - 2, total)
-    tmp = out.with_name(f".{out.name}.{os.getpid()}.tmp")
     try:
         example = torch.from_numpy(x[:2]) if check else torch.zeros(2, *shape)
-        _write(fmt, model, graph if fmt == "nir" else None, example, tmp, meta, ckpt)
-        os.replace(tmp, out)
+        with atomic_path(out) as tmp:
+            _write(fmt, model, graph if fmt == "nir" else None, example, tmp, meta, ckpt)
     except OSError as exc:
         raise ExportError(f"{out}: cannot write ({exc.strerror or exc})") from None
-    finally:
-        if tmp.exists():
-            tmp.unlink()
     checks: tuple[ExportCheck, ...] = ()
     notes: tuple[str, ...] = ()
     if check:

@@ -11,7 +11,6 @@ from __future__ import annotations
 
 import os
 import re
-import tempfile
 import threading
 import time
 import unicodedata
@@ -21,6 +20,7 @@ from pathlib import Path
 
 import numpy as np
 
+from engine.atomic import atomic_path
 from engine.audio.load import is_audio_name, load_audio
 from engine.errors import ConfigError, DataError
 
@@ -74,17 +74,8 @@ def write_wav_atomic(path: str | os.PathLike, y: np.ndarray, sample_rate: int) -
 
     path = Path(path)
     y = np.clip(np.asarray(y, dtype=np.float32).reshape(-1), -1.0, 1.0)
-    fd, tmp = tempfile.mkstemp(prefix=f".{path.stem}.", suffix=".part", dir=path.parent)
-    try:
-        with os.fdopen(fd, "wb") as fh:
-            sf.write(fh, y, int(sample_rate), subtype="PCM_16", format="WAV")
-            fh.flush()
-            os.fsync(fh.fileno())
-        os.replace(tmp, path)
-    except BaseException:
-        if os.path.exists(tmp):
-            os.unlink(tmp)
-        raise
+    with atomic_path(path) as tmp, open(tmp, "wb") as fh:
+        sf.write(fh, y, int(sample_rate), subtype="PCM_16", format="WAV")
     return path
 
 

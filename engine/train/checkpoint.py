@@ -28,6 +28,7 @@ from typing import Any
 import numpy as np
 import torch
 
+from engine.atomic import write_with
 from engine.errors import CheckpointError, SnnError
 
 FORMAT = "snn-explorer-checkpoint"
@@ -93,7 +94,7 @@ def save_checkpoint(
     optimizer: dict | None = None,
     rng: dict | None = None,
 ) -> Path:
-    """Write a checkpoint atomically: a temporary file in the same folder, then ``os.replace``.
+    """Write a checkpoint atomically (:func:`engine.atomic.write_with`).
 
     A crash mid-write leaves the previous checkpoint intact.
     """
@@ -111,17 +112,10 @@ def save_checkpoint(
         "optimizer": optimizer or {},
         "rng": rng or {},
     }
-    tmp = p.with_name(f".{p.name}.{os.getpid()}.tmp")
     try:
-        torch.save(payload, tmp)
-        with open(tmp, "rb") as fh:  # the data must be on disk before the rename makes it live
-            os.fsync(fh.fileno())
-        os.replace(tmp, p)
+        write_with(p, lambda tmp: torch.save(payload, tmp))
     except (OSError, RuntimeError) as exc:
         raise CheckpointError(f"{p}: cannot write the checkpoint ({_short(exc)})") from None
-    finally:
-        if tmp.exists():
-            tmp.unlink()
     return p
 
 

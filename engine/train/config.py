@@ -32,6 +32,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from engine.atomic import write_atomic
 from engine.errors import ConfigError
 
 ENCODERS = ("direct", "rate", "latency", "delta")
@@ -232,10 +233,7 @@ def save_config(cfg: RunConfig, path: str | os.PathLike) -> None:
     """Write ``cfg`` as TOML (atomically: a temporary file, then rename)."""
     import tomli_w
 
-    p = Path(path)
-    tmp = p.with_name(p.name + ".tmp")
-    tmp.write_text(tomli_w.dumps(_toml_safe(cfg.to_dict())))
-    os.replace(tmp, p)
+    write_atomic(path, tomli_w.dumps(_toml_safe(cfg.to_dict())))
 
 
 def _toml_safe(d: dict) -> dict:

@@ -23,6 +23,7 @@ from engine.train.events import (
     Traces,
 )
 from engine.train.recorded_run import load_traces
+from engine.train.run_exports import read_steps
 from engine.train.run_folder import TRACES_FILE, RunInfo, finite, finite_or
 
 
@@ -210,8 +211,8 @@ class RunHistory:
     # ----- from disk
     @classmethod
     def from_run(cls, run: RunInfo) -> RunHistory:
-        """A finished or interrupted run as the tab would have seen it (no per-step losses:
-        the run folder keeps one loss per epoch)."""
+        """A finished or interrupted run as the tab would have seen it (per-step losses from
+        ``steps.csv`` when the run wrote one)."""
         h = cls(run.path)
         m = run.metrics
         started = run.last_event("RunStarted") or {}
@@ -258,6 +259,8 @@ class RunHistory:
                 run_dir=run.path,
             )
         h.traces = load_traces(Path(run.path) / TRACES_FILE)
+        step_x, step_loss = read_steps(run.path)
+        h.step_x, h.step_loss = step_x.tolist(), step_loss.tolist()
         try:
             h.log = (Path(run.path) / "log.txt").read_text(encoding="utf-8").splitlines()
         except (OSError, UnicodeDecodeError):

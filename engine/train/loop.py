@@ -21,8 +21,8 @@ set test 1-2 points lower); ``"best_val"`` keeps the epoch with the best validat
 is ``best.pt`` and is the one tested.
 
 Run folder: ``config.toml``, ``checkpoint.pt`` (latest), ``best.pt`` (the kept model),
-``metrics.json``, ``events.jsonl`` (one JSON line per run start, epoch, checkpoint and finish)
-and ``log.txt``.
+``metrics.json``, ``events.jsonl`` (one JSON line per run start, epoch, checkpoint and finish),
+``log.txt``, and ``metrics.csv``/``steps.csv`` (:mod:`engine.train.run_exports`).
 """
 
 from __future__ import annotations
@@ -346,7 +346,7 @@ class _Trainer(RunRecords):
             st["correct"] += correct
             st["seen"] += n
             st["elapsed"] += time.perf_counter() - tb
-            yield StepEnd(
+            step_ev = StepEnd(
                 epoch=epoch + 1,
                 step=bi + 1,
                 steps_per_epoch=len(batches),
@@ -357,6 +357,8 @@ class _Trainer(RunRecords):
                 samples_per_s=n / max(time.perf_counter() - tb, 1e-9),
                 elapsed_s=st["elapsed"],
             )
+            self.files.step(step_ev)
+            yield step_ev
         st["epoch_elapsed"] = time.perf_counter() - t0
         self._rng = (g.get_state(), None if gd is g else gd.get_state())
         if self.stop.is_set():

@@ -19,6 +19,7 @@ import numpy as np
 
 from engine.errors import DataError
 from engine.train.events import Checkpointed, LayerTrace, RunFinished, RunStarted, Traces
+from engine.train.run_exports import TensorBoardLog
 from engine.train.run_folder import TRACES_FILE, USAGE_FILE, read_json
 
 
@@ -161,8 +162,10 @@ def train_recorded(
     resume: bool = False,
     stop: threading.Event | None = None,
     data=None,
+    tensorboard: bool = False,
 ) -> Generator:
-    """:func:`engine.train.loop.train`, also writing ``traces.npz`` and ``usage.json``.
+    """:func:`engine.train.loop.train`, also writing ``traces.npz`` and ``usage.json`` (and,
+    with ``tensorboard``, TensorBoard event files in ``RUN/tb``).
 
     Yields and returns exactly what ``train`` does. The peak memory (see ``_MemoryWatch``) is
     CUDA's peak allocation on a GPU, else the process's resident memory, which includes
@@ -172,20 +175,27 @@ def train_recorded(
 
     run = Path(run_dir)
     memory = _MemoryWatch()
+    board = TensorBoardLog(run) if tensorboard else None  # fails now when tensorboard is absent
     gen = train(cfg, run, resume=resume, stop=stop, data=data)
-    while True:
-        try:
-            ev = next(gen)
-        except StopIteration as done:
-            return done.value
-        memory.sample()
-        if isinstance(ev, RunStarted):
-            memory.started(ev.device)
-        elif isinstance(ev, Traces):
-            save_traces(ev, run / TRACES_FILE)
-        elif isinstance(ev, (Checkpointed, RunFinished)):
-            memory.write(run, resume)
-        yield ev
+    try:
+        while True:
+            try:
+                ev = next(gen)
+            except StopIteration as done:
+                return done.value
+            memory.sample()
+            if isinstance(ev, RunStarted):
+                memory.started(ev.device)
+            elif isinstance(ev, Traces):
+                save_traces(ev, run / TRACES_FILE)
+            elif isinstance(ev, (Checkpointed, RunFinished)):
+                memory.write(run, resume)
+            if board is not None:
+                board.add(ev)
+            yield ev
+    finally:
+        if board is not None:
+            board.close()
 
 
 # ----- small real data

@@ -18,6 +18,7 @@ from pathlib import Path
 import numpy as np
 import torch
 
+from engine.atomic import atomic_path
 from engine.models.registry import count_params
 from engine.train.checkpoint import save_checkpoint
 from engine.train.events import (
@@ -28,6 +29,7 @@ from engine.train.events import (
     Traces,
     TrainResult,
 )
+from engine.train.run_folder import BEST_FILE, CHECKPOINT_FILE
 from engine.train.traces import trace_example
 
 
@@ -111,15 +113,13 @@ class RunRecords:
         if cfg.patience and st["bad_epochs"] >= cfg.patience and epoch < cfg.epochs:
             st["finished"] = "early_stopped"
             self._log(f"early stop: no better validation accuracy for {cfg.patience} epochs")
-        path = self._save("checkpoint.pt")
+        path = self._save(CHECKPOINT_FILE)
         if is_best or cfg.select == "last":
-            tmp = self.run_dir / ".best.pt.tmp"
-            tmp.unlink(missing_ok=True)
-            try:  # a hard link costs nothing; checkpoint.pt is later replaced, never rewritten
-                os.link(path, tmp)
-            except OSError:
-                shutil.copyfile(path, tmp)
-            tmp.replace(self.run_dir / "best.pt")
+            with atomic_path(self.run_dir / BEST_FILE) as tmp:
+                try:  # a hard link costs nothing; checkpoint.pt is later replaced, never rewritten
+                    os.link(path, tmp)
+                except OSError:
+                    shutil.copyfile(path, tmp)
         ev_ck = Checkpointed(str(path), epoch, "epoch")
         self._log_event(ev_ck)
         self._write_metrics(status="running", test=None)

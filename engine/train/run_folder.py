@@ -25,6 +25,9 @@ from engine.errors import DataError
 
 TRACES_FILE = "traces.npz"  # written by engine.train.recorded_run
 USAGE_FILE = "usage.json"
+EPOCHS_CSV = "metrics.csv"  # one row per epoch (engine.train.run_exports)
+STEPS_CSV = "steps.csv"  # one row per training step (engine.train.run_exports)
+TENSORBOARD_DIR = "tb"  # TensorBoard event files, when asked for (engine.train.run_exports)
 
 
 # ----- reading folders

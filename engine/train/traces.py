@@ -16,6 +16,7 @@ import torch
 
 from engine.models.registry import class_scores, run_model
 from engine.train.events import LayerTrace, Traces, to_json
+from engine.train.run_exports import RunTables
 
 log = logging.getLogger("engine.train.loop")
 
@@ -107,10 +108,12 @@ def finite(v):
 
 
 class RunFiles:
-    """The text files of a run folder: metrics.json (atomic), events.jsonl and log.txt."""
+    """The text files of a run folder: metrics.json (atomic), events.jsonl, log.txt, and the
+    tables other tools read (metrics.csv, steps.csv: :class:`engine.train.run_exports.RunTables`)."""
 
     def __init__(self, run_dir: Path):
         self.run_dir = Path(run_dir)
+        self.tables = RunTables(self.run_dir)
 
     def metrics(self, metrics: dict) -> None:
         tmp = self.run_dir / ".metrics.json.tmp"
@@ -120,6 +123,11 @@ class RunFiles:
     def event(self, ev) -> None:
         with open(self.run_dir / "events.jsonl", "a") as fh:
             fh.write(json.dumps(finite(to_json(ev))) + "\n")
+        self.tables.add(ev)
+
+    def step(self, ev) -> None:
+        """One training step (not in events.jsonl: a row of steps.csv)."""
+        self.tables.add(ev)
 
     def log(self, line: str) -> None:
         log.info(line)

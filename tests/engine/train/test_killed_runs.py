@@ -26,6 +26,7 @@ import numpy as np
 import pytest
 import soundfile as sf
 
+from engine.atomic import is_partial
 from engine.train.checkpoint import load_checkpoint
 
 ROOT = Path(__file__).resolve().parents[3]
@@ -182,9 +183,9 @@ def test_killed_feature_extraction_finishes_every_clip_once(tmp_path):
     cached = int(text.split(" from the cache")[0].rsplit(" ", 1)[1])
     assert cached == len(entries), text  # finished clips were read, not computed again
     assert len(npy_entries(cache)) == 240
-    # a kill inside a write can leave only a temporary ``.part-*`` file, never read as an entry
+    # a kill inside a write can leave only a temporary ``.NAME.<pid>.part``, never read as an entry
     leftovers = [p for p in cache.rglob("*") if p.is_file() and p.suffix != ".npy"]
-    assert all(p.name.startswith(".part-") for p in leftovers), leftovers
+    assert all(is_partial(p.name) for p in leftovers), leftovers
 
     got = np.load(out)
     assert got["x"].shape == (240, 1, 20, 63)
