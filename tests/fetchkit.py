@@ -39,3 +39,26 @@ def fsdd_zip(folder: Path, digits: int = 3, per_digit: int = 8, seconds: float =
 
 def sha256(path: Path) -> str:
     return hashlib.sha256(Path(path).read_bytes()).hexdigest()
+
+
+def write_shd(path: Path, n: int = 40, n_classes: int = 4, seed: int = 0, keys=None) -> Path:
+    """An HDF5 file in the published SHD/SSC layout: ragged ``spikes/times`` (s) and
+    ``spikes/units`` (0-699), ``labels``, ``extra/keys``. Class ``c`` fires channels
+    ``100c..100c+49`` in its own time window, so a model can learn it."""
+    import h5py
+
+    rng = np.random.default_rng(seed)
+    labels = np.arange(n) % n_classes
+    times, units = [], []
+    for c in labels:
+        k = int(rng.integers(30, 80))
+        units.append((100 * c + rng.integers(0, 50, k)).astype(np.uint16))
+        times.append(np.sort(0.1 * c + rng.uniform(0, 0.4, k)).astype(np.float32))
+    with h5py.File(path, "w") as f:
+        g = f.create_group("spikes")
+        g.create_dataset("times", data=times, dtype=h5py.vlen_dtype(np.float32))
+        g.create_dataset("units", data=units, dtype=h5py.vlen_dtype(np.uint16))
+        f.create_dataset("labels", data=labels.astype(np.uint16))
+        names = keys or [f"word{c}" for c in range(n_classes)]
+        f.create_group("extra").create_dataset("keys", data=[s.encode() for s in names])
+    return path

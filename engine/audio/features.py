@@ -30,7 +30,7 @@ import numpy as np
 
 from engine.errors import ConfigError
 
-KINDS = ("mfcc", "logmel", "image")
+KINDS = ("mfcc", "logmel", "image", "spikes")  # image/spikes: the data are the input
 NORMALISE = ("none", "per_clip", "per_coeff", "minmax")
 #: bump when the numbers a config produces change, so on-disk caches are not reused
 FEATURE_VERSION = 1
@@ -58,8 +58,9 @@ class FeatureConfig:
 
     Attributes
     ----------
-    kind : {"mfcc", "logmel", "image"}
-        ``"image"`` is for image data sets (MNIST): the pixels are the features.
+    kind : {"mfcc", "logmel", "image", "spikes"}
+        ``"image"`` is for image data sets (MNIST): the pixels are the features; ``"spikes"``
+        for spike-train data sets (SHD/SSC): the binned spikes are.
     sample_rate : int
         Clips are resampled to this rate (Hz).
     duration : float
@@ -194,6 +195,8 @@ class FeatureConfig:
         """One line for logs and tooltips."""
         if self.kind == "image":
             return "image pixels in [0, 1]"
+        if self.kind == "spikes":
+            return "binned input spikes (700 channels, time last)"
         name = f"{self.n_mfcc} MFCC" if self.kind == "mfcc" else f"{self.n_mels}-band log-mel"
         return (
             f"{name}, {self.sample_rate} Hz, {self.duration:g} s ({self.align}), "

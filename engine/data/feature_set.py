@@ -75,7 +75,8 @@ class FeatureSet:
     Attributes
     ----------
     x : np.ndarray
-        float32 ``[N, 1, F, T]`` (MFCC/log-mel) or ``[N, 1, H, W]`` images in [0, 1].
+        float32 ``[N, 1, F, T]`` (MFCC/log-mel), ``[N, 1, H, W]`` images in [0, 1] or
+        ``[N, 1, 700, T]`` binned spikes (SHD/SSC; time last).
     y : np.ndarray
         int64 ``[N]`` class indices.
     splits : dict[str, np.ndarray]
@@ -224,7 +225,7 @@ def build_feature_set(
         test_fraction=test_fraction,
         group_key=group_key,
     )
-    if source.kind == "image":
+    if source.kind in ("image", "spikes"):  # the items already are arrays: no features
         return (yield from _image_set(source, splits, t0))
     if cfg.kind == "image":
         raise ConfigError(f"{source.spec}: an audio data set needs kind 'mfcc' or 'logmel'")
@@ -410,14 +411,15 @@ def _image_set(source: DataSource, splits, t0) -> Generator[FeatureProgress, Non
         y=source.labels(),
         splits=splits,
         class_names=list(source.class_names),
-        feature_config=FeatureConfig(kind="image"),
+        feature_config=FeatureConfig(kind=source.kind),
         spec=source.spec,
         paths=[it.path for it in source.items],
         source_index=np.arange(n, dtype=np.int64),
         augmented=np.zeros(n, dtype=bool),
         skipped=tuple(source.skipped),
     )
-    yield FeatureProgress("done", n, n, 0, 0, time.monotonic() - t0, f"{n} images")
+    what = "spike trains" if source.kind == "spikes" else "images"
+    yield FeatureProgress("done", n, n, 0, 0, time.monotonic() - t0, f"{n} {what}")
     return result
 
 

@@ -8,7 +8,8 @@ Spec strings (``open_source``):
 ``csv:PATH``
     A manifest ``path,label[,split[,group]]`` (optionally with that header row); paths are
     relative to the CSV; ``split`` is train/val/test; ``group`` keeps related clips (a speaker,
-    a source recording) in one split.
+    a source recording) in one split. With a header, a ``fold`` column is kept on each item
+    (``Item.fold``) for cross-validation.
 ``fsdd:PATH``
     The Free Spoken Digit Dataset recordings folder (``{digit}_{speaker}_{index}.wav``) with
     its official split: index 0-4 test, 5-49 train.
@@ -18,6 +19,13 @@ Spec strings (``open_source``):
     images too, those are train and the 10k test.
 ``audioset:PATH``
     The output folder of the AudioSet builder (``engine.audioset.selection.open_output``).
+``speechcommands:PATH``
+    Speech Commands as published (``engine.data.speechcommands``): word folders, the official
+    ``validation_list.txt`` / ``testing_list.txt`` split.
+``shd:PATH``, ``ssc:PATH``
+    Spiking Heidelberg Digits / Spiking Speech Commands HDF5 files (``engine.data.spiking_sets``):
+    spike trains over 700 channels, binned in time (``?bins=N&dt=S``); train with encoder
+    ``spikes``.
 
 A bare catalog name (``fsdd``, ``esc50``, ``speechcommands``, ``shd``, ``ssc``, ``kitchen20``,
 ``mnist``) that is not an existing path opens the set ``snn-explorer data fetch NAME`` fetched,
@@ -41,6 +49,8 @@ from engine.data.audioset_folder import MANIFEST_NAME, open_output
 from engine.data.catalog import names as catalog_names
 from engine.data.fetch import fetched_spec
 from engine.data.source import AudioSource, DatasetSummary, DataSource, ImageSource, Item
+from engine.data.speechcommands import speechcommands_source
+from engine.data.spiking_sets import spiking_source
 from engine.data.splits import SPLITS, SplitSizes, split_indices, split_sizes
 from engine.errors import DataError
 
@@ -66,7 +76,7 @@ __all__ = [
     "split_sizes",
 ]
 
-KINDS = ("folder", "csv", "fsdd", "mnist", "audioset")
+KINDS = ("folder", "csv", "fsdd", "mnist", "audioset", "speechcommands", "shd", "ssc")
 _SPLIT_NAMES = {
     "train": "train",
     "training": "train",
@@ -144,6 +154,12 @@ def open_source(spec: str) -> DataSource:
     """
     spec = resolve_name((spec or "").strip())
     kind, path = parse_spec(spec)
+    if kind in ("shd", "ssc"):
+        return spiking_source(kind, path, spec=spec)
+    if kind == "speechcommands":
+        if not os.path.exists(path):
+            raise DataError(f"{spec}: no such folder {path}")
+        return speechcommands_source(path, spec=spec)
     if kind == "audioset":
         if not os.path.exists(path):
             raise DataError(f"{spec}: no such folder {path}")
@@ -158,11 +174,13 @@ def open_source(spec: str) -> DataSource:
 
 # ----------------------------------------------------------------------------- audio sources
 def _check_files(
-    entries: list[tuple[str, int, str | None, str | None]],
+    entries: list[tuple],
 ) -> tuple[list[Item], list[AudioInfo], list[tuple[str, str]]]:
-    """Read each file's header; keep the readable ones, list the rest with their reason."""
+    """Read each file's header; keep the readable ones, list the rest with their reason.
+
+    ``entries`` are ``(path, label, split, group[, fold])``."""
     items, infos, skipped = [], [], []
-    for path, label, split, group in entries:
+    for path, label, split, group, *fold in entries:
         try:
             info = audio_info(path)
         except DataError as exc:
@@ -170,7 +188,7 @@ def _check_files(
             prefix = f"{path}: "
             skipped.append((path, reason[len(prefix) :] if reason.startswith(prefix) else reason))
             continue
-        items.append(Item(path, label, split, group, len(items)))
+        items.append(Item(path, label, split, group, len(items), fold[0] if fold else None))
         infos.append(info)
     return items, infos, skipped
 
@@ -284,16 +302,18 @@ def csv_source(path: str, spec: str | None = None) -> AudioSource:
             if split.lower() not in _SPLIT_NAMES:
                 raise DataError(f"{path}, line {n}: split {split!r} is not train, val or test")
             split = _SPLIT_NAMES[split.lower()]
-        raw.append((rec["path"], rec["label"], split, rec.get("group") or None))
+        raw.append(
+            (rec["path"], rec["label"], split, rec.get("group") or None, rec.get("fold") or None)
+        )
     names = sorted({r[1] for r in raw}, key=_label_key)
     index = {name: i for i, name in enumerate(names)}
     entries, skipped = [], []
-    for rel, label, split, group in raw:
+    for rel, label, split, group, fold in raw:
         full = os.path.normpath(os.path.join(base, os.path.expanduser(rel)))
         if not os.path.isfile(full):
             skipped.append((full, "no such file"))
             continue
-        entries.append((full, index[label], split, group))
+        entries.append((full, index[label], split, group, fold))
     items, infos, bad = _check_files(entries)
     skipped += bad
     present = {it.label for it in items}

@@ -64,6 +64,10 @@ def build_model(name: str, input_shape: tuple[int, int, int], n_classes: int, **
     input_shape = tuple(int(v) for v in input_shape)
     if len(input_shape) != 3 or min(input_shape) < 1:
         raise ConfigError(f"input shape {input_shape} must be (channels, height, width)")
+    if opts.pop("spike_input", False):  # encoder "spikes": the last axis is time, one step each
+        model = build_model(name, (*input_shape[:-1], 1), n_classes, **opts)
+        model.spike_input = True
+        return model
     if n_classes < 2:
         raise ConfigError(f"classes: {n_classes}; a classifier needs at least 2 classes")
     try:
@@ -120,6 +124,8 @@ def model_options(cfg, image_input: bool = False) -> dict:
             opts["slope"] = cfg.slope
     if is_spiking(cfg.model) and cfg.encoder in ("rate", "latency", "delta"):
         opts["input_norm"] = "minmax"
+    elif is_spiking(cfg.model) and cfg.encoder == "spikes":
+        opts.update(input_norm="none", spike_input=True)
     else:
         opts["input_norm"] = "global" if image_input else "standard"
     opts.update(cfg.model_options)
@@ -148,6 +154,12 @@ def run_model(
         return model(x)
     if encoder == "direct":
         return model(x, steps=steps, record=record)
+    if encoder == "spikes":  # x already is spikes, time last: [B, C, H, T] -> [T, B, C, H, 1]
+        x_seq = x.permute(3, 0, 1, 2).unsqueeze(-1)
+        out = model(x_seq, record=record)
+        if record:
+            out.record["input"] = (x_seq, None)
+        return out
     from engine.neuro.encoders import encode
 
     params = dict(encoder_options or {})
@@ -229,6 +241,8 @@ def loss_value(
 
 def layer_macs(model: nn.Module, input_shape: tuple[int, int, int]) -> dict[str, int]:
     """Multiply-accumulates per sample of every Conv2d and Linear layer (one step of an SNN)."""
+    if getattr(model, "spike_input", False):  # one step sees one time bin
+        input_shape = (*input_shape[:-1], 1)
     macs: dict[str, int] = {}
     hooks = []
 

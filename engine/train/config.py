@@ -35,7 +35,7 @@ from typing import Any
 from engine.atomic import write_atomic
 from engine.errors import ConfigError
 
-ENCODERS = ("direct", "rate", "latency", "delta")
+ENCODERS = ("direct", "rate", "latency", "delta", "spikes")  # spikes: the data are spikes
 LOSSES = ("ce_count", "mse_count", "ce_mem")
 PREDICTIONS = ("count", "first_spike", "mem")
 OPTIMISERS = ("adam", "adamw")
