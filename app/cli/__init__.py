@@ -24,6 +24,8 @@ COMMANDS = [
     ("train", "train"),
     ("sweep", "sweep"),
     ("classify", "classify"),
+    ("runs", "runs"),
+    ("report", "report"),
     ("dataset", "dataset"),
     ("listen", "listen"),
     ("record", "record"),

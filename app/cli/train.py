@@ -1,6 +1,7 @@
 """``snn-explorer train``: train a model headless, with a text progress bar on stderr.
 
-Drives :func:`engine.train.loop.train` (the same generator the Training tab runs). Ctrl-C asks the
+Drives :func:`engine.train.recorded_run.train_recorded` (the same generator the Training tab
+runs, so the run folder gets the same traces, steps.csv and metrics.csv). Ctrl-C asks the
 run to stop: it writes a checkpoint and ends; ``--resume`` continues it. A second Ctrl-C aborts.
 """
 
@@ -39,8 +40,9 @@ def add_parser(sub) -> None:
         "train",
         help="train a model on a data set; writes a run folder",
         description="Train a spiking or conventional model and write RUN_DIR (config.toml, "
-        "checkpoint.pt, best.pt, metrics.json, events.jsonl, log.txt). Options given here "
-        "override the --config file.",
+        "checkpoint.pt, best.pt, metrics.json, metrics.csv, steps.csv, events.jsonl, log.txt, "
+        "traces.npz, usage.json; see docs/file-formats.md). Options given here override the "
+        "--config file.",
     )
     p.add_argument("--data", help="data set spec, e.g. fsdd:../shared/data/fsdd/recordings")
     p.add_argument("--model", choices=MODELS, metavar="NAME", help=f"one of {', '.join(MODELS)}")
@@ -59,6 +61,11 @@ def add_parser(sub) -> None:
     p.add_argument("--patience", type=int, metavar="N", help="early stop after N flat epochs")
     p.add_argument("--resume", action="store_true", help="continue the run in RUN_DIR")
     p.add_argument("--quiet", action="store_true", help="no progress bar, only the summary")
+    p.add_argument(
+        "--tensorboard",
+        action="store_true",
+        help="also write TensorBoard event files to RUN_DIR/tb (needs the tensorboard package)",
+    )
     p.set_defaults(func=run)
 
 
@@ -141,8 +148,8 @@ def run(args) -> int:
         RunStarted,
         StepEnd,
     )
-    from engine.train.loop import train
     from engine.train.memory import keep_freed_memory
+    from engine.train.recorded_run import train_recorded
 
     cfg = _config(args)
     keep_freed_memory()  # an entry point that trains: reuse freed pages (engine.train.memory)
@@ -159,7 +166,9 @@ def run(args) -> int:
     epochs = cfg.epochs
     result = None
     try:
-        gen = train(cfg, args.out, resume=args.resume, stop=stop)
+        gen = train_recorded(
+            cfg, args.out, resume=args.resume, stop=stop, tensorboard=args.tensorboard
+        )
         while True:
             try:
                 ev = next(gen)

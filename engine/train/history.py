@@ -24,7 +24,7 @@ from engine.train.events import (
 )
 from engine.train.recorded_run import load_traces
 from engine.train.run_exports import read_steps
-from engine.train.run_folder import TRACES_FILE, RunInfo, finite, finite_or
+from engine.train.run_folder import LOG_FILE, TRACES_FILE, RunInfo, finite, finite_or
 
 
 class RunHistory:
@@ -262,7 +262,7 @@ class RunHistory:
         step_x, step_loss = read_steps(run.path)
         h.step_x, h.step_loss = step_x.tolist(), step_loss.tolist()
         try:
-            h.log = (Path(run.path) / "log.txt").read_text(encoding="utf-8").splitlines()
+            h.log = (Path(run.path) / LOG_FILE).read_text(encoding="utf-8").splitlines()
         except (OSError, UnicodeDecodeError):
             h.log = []
         for k in h.version:

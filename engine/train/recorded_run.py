@@ -17,6 +17,7 @@ from pathlib import Path
 
 import numpy as np
 
+from engine.atomic import atomic_path, write_atomic
 from engine.errors import DataError
 from engine.train.events import Checkpointed, LayerTrace, RunFinished, RunStarted, Traces
 from engine.train.run_exports import TensorBoardLog
@@ -51,9 +52,8 @@ def save_traces(traces: Traces, path: str | os.PathLike) -> Path:
         arrays[f"layer{i}_neuron_ids"] = L.neuron_ids
         arrays[f"layer{i}_mem"] = L.mem
         arrays[f"layer{i}_mem_ids"] = L.mem_ids
-    tmp = p.with_name(f".{p.name}.{os.getpid()}.tmp.npz")
-    np.savez_compressed(tmp, **arrays)
-    os.replace(tmp, p)
+    with atomic_path(p) as tmp, open(tmp, "wb") as fh:  # a file object: no ".npz" appended
+        np.savez_compressed(fh, **arrays)
     return p
 
 
@@ -150,9 +150,7 @@ class _MemoryWatch:
         previous = read_json(run_dir / USAGE_FILE)
         if resumed and int(previous.get("peak_memory_bytes") or 0) > peak:
             data = previous  # an earlier session of this run needed more
-        tmp = run_dir / f".{USAGE_FILE}.tmp"
-        tmp.write_text(json.dumps(data))
-        tmp.replace(run_dir / USAGE_FILE)
+        write_atomic(run_dir / USAGE_FILE, json.dumps(data))
 
 
 def train_recorded(

@@ -21,13 +21,30 @@ from pathlib import Path
 
 import numpy as np
 
+from engine.atomic import is_partial
 from engine.errors import DataError
 
+# every file name of a run folder, here and nowhere else
+CONFIG_FILE = "config.toml"
+CHECKPOINT_FILE = "checkpoint.pt"  # the latest epoch (what a resume continues from)
+BEST_FILE = "best.pt"  # the kept model (the one tested)
+METRICS_FILE = "metrics.json"
+EVENTS_FILE = "events.jsonl"
+LOG_FILE = "log.txt"
 TRACES_FILE = "traces.npz"  # written by engine.train.recorded_run
 USAGE_FILE = "usage.json"
 EPOCHS_CSV = "metrics.csv"  # one row per epoch (engine.train.run_exports)
 STEPS_CSV = "steps.csv"  # one row per training step (engine.train.run_exports)
 TENSORBOARD_DIR = "tb"  # TensorBoard event files, when asked for (engine.train.run_exports)
+
+
+def checkpoint_for_prediction(run_dir: str | os.PathLike) -> Path | None:
+    """The checkpoint to predict with: ``best.pt``, else ``checkpoint.pt``; None when neither."""
+    for name in (BEST_FILE, CHECKPOINT_FILE):
+        p = Path(run_dir) / name
+        if p.is_file():
+            return p
+    return None
 
 
 # ----- reading folders
@@ -72,21 +89,23 @@ class RunInfo:
 def is_run_dir(path: str | os.PathLike) -> bool:
     """True when ``path`` looks like a run folder (a config plus metrics, events or checkpoint)."""
     p = Path(path)
-    return (p / "config.toml").is_file() and any(
-        (p / n).is_file() for n in ("metrics.json", "events.jsonl", "checkpoint.pt")
+    return (p / CONFIG_FILE).is_file() and any(
+        (p / n).is_file() for n in (METRICS_FILE, EVENTS_FILE, CHECKPOINT_FILE)
     )
 
 
 def clear_temporaries(path: str | os.PathLike) -> list[str]:
-    """Remove the hidden ``.NAME...tmp`` files a killed writer left in a run folder.
+    """Remove the hidden temporaries a killed writer left in a run folder.
 
-    Every run file is written to such a temporary and renamed into place, so one that is still
-    there belongs to a writer that died mid-write; only the run's own (single) writer calls this,
-    before it starts. Returns the names removed.
+    Every run file is written through :mod:`engine.atomic` (``.NAME.<pid>.part``; older versions
+    wrote ``.NAME...tmp``) and renamed into place, so one that is still there belongs to a writer
+    that died mid-write; only the run's own (single) writer calls this, before it starts. Returns
+    the names removed.
     """
     removed = []
     for p in Path(path).glob(".*"):
-        if p.is_file() and (p.name.endswith(".tmp") or ".tmp." in p.name):
+        old = p.name.endswith(".tmp") or ".tmp." in p.name
+        if p.is_file() and (old or is_partial(p.name)):
             try:
                 p.unlink()
             except OSError:
@@ -136,11 +155,11 @@ def read_run(path: str | os.PathLike) -> RunInfo:
             "checkpoint.pt, as `snn-explorer train --out` writes)"
         )
     try:
-        config = tomllib.loads((p / "config.toml").read_text(encoding="utf-8"))
+        config = tomllib.loads((p / CONFIG_FILE).read_text(encoding="utf-8"))
     except (tomllib.TOMLDecodeError, UnicodeDecodeError) as exc:
-        raise DataError(f"{p / 'config.toml'}: not valid TOML ({exc})") from None
-    metrics = read_json(p / "metrics.json")
-    events = tuple(read_events(p / "events.jsonl"))
+        raise DataError(f"{p / CONFIG_FILE}: not valid TOML ({exc})") from None
+    metrics = read_json(p / METRICS_FILE)
+    events = tuple(read_events(p / EVENTS_FILE))
     usage = read_json(p / USAGE_FILE)
     status = "new"
     finished = [e for e in events if e.get("event") == "RunFinished"]
@@ -151,7 +170,7 @@ def read_run(path: str | os.PathLike) -> RunInfo:
         status = "unfinished"  # still running, or the process ended without finishing
     files = [f for f in p.iterdir() if f.is_file()]
     modified = max((f.stat().st_mtime for f in files), default=0.0)
-    ckpt, best = p / "checkpoint.pt", p / "best.pt"
+    ckpt, best = p / CHECKPOINT_FILE, p / BEST_FILE
     return RunInfo(
         path=str(p),
         name=p.name,

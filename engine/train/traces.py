@@ -14,9 +14,11 @@ from pathlib import Path
 import numpy as np
 import torch
 
+from engine.atomic import write_atomic
 from engine.models.registry import class_scores, run_model
 from engine.train.events import LayerTrace, Traces, to_json
 from engine.train.run_exports import RunTables
+from engine.train.run_folder import EVENTS_FILE, LOG_FILE, METRICS_FILE
 
 log = logging.getLogger("engine.train.loop")
 
@@ -116,12 +118,10 @@ class RunFiles:
         self.tables = RunTables(self.run_dir)
 
     def metrics(self, metrics: dict) -> None:
-        tmp = self.run_dir / ".metrics.json.tmp"
-        tmp.write_text(json.dumps(finite(metrics), indent=1))
-        tmp.replace(self.run_dir / "metrics.json")
+        write_atomic(self.run_dir / METRICS_FILE, json.dumps(finite(metrics), indent=1))
 
     def event(self, ev) -> None:
-        with open(self.run_dir / "events.jsonl", "a") as fh:
+        with open(self.run_dir / EVENTS_FILE, "a") as fh:
             fh.write(json.dumps(finite(to_json(ev))) + "\n")
         self.tables.add(ev)
 
@@ -131,5 +131,5 @@ class RunFiles:
 
     def log(self, line: str) -> None:
         log.info(line)
-        with open(self.run_dir / "log.txt", "a") as fh:
+        with open(self.run_dir / LOG_FILE, "a") as fh:
             fh.write(f"{time.strftime('%Y-%m-%d %H:%M:%S')} {line}\n")
