@@ -25,6 +25,7 @@ from PySide6.QtWidgets import (
 )
 
 from app.panels.data_controls import DataBar, FeatureForm
+from app.panels.data_fetch import GET_GOING, FetchController, fetch_entries
 from app.panels.data_jobs import (
     DataOverview,
     examples_job,
@@ -41,7 +42,8 @@ from engine.errors import SnnError
 
 EMPTY_TEXT = (
     "<h2>No data set open</h2>"
-    "<p>Open one with the bar above, as a spec string or with a button:</p>"
+    f"<p>{GET_GOING}</p>"
+    "<p>Or open your own with the bar above, as a spec string or with a button:</p>"
     "<ul>"
     "<li><b>folder:PATH</b> &mdash; one sub-folder of audio files per class "
     "(e.g. <i>001 - Dog bark/</i>, <i>002 - Siren/</i>)</li>"
@@ -60,7 +62,8 @@ class DataPanel(QWidget):
         super().__init__(parent)
         self.context = context
         self.examples_available = shared_data_specs()
-        self.bar = DataBar(self.examples_available)
+        self.bar = DataBar(self.examples_available, fetch_entries())
+        self.fetcher = FetchController(parent=self)
         self.message = QLabel()
         self.message.setWordWrap(True)
         self.message.setVisible(False)
@@ -107,6 +110,7 @@ class DataPanel(QWidget):
         self.stack.addWidget(content)
         lay = QVBoxLayout(self)
         lay.addWidget(self.bar)
+        lay.addWidget(self.fetcher.strip)
         lay.addWidget(self.message)
         lay.addWidget(self.stack, 1)
 
@@ -124,6 +128,9 @@ class DataPanel(QWidget):
 
         self.bar.specEntered.connect(self._on_bar_spec_entered)
         self.bar.browseRequested.connect(self._on_bar_browse_requested)
+        self.bar.fetchRequested.connect(self.fetcher.start)
+        self.fetcher.fetched.connect(lambda spec, _licence: self.open_spec(spec))
+        self.fetcher.failed.connect(self._show_error)
         self.form.configChanged.connect(self._on_form_config_changed)
         self.form.computeRequested.connect(self._on_form_compute_requested)
         self.form.cancelRequested.connect(self._on_form_cancel_requested)
@@ -388,6 +395,7 @@ class DataPanel(QWidget):
         return not busy and (self.overview is not None or self.message.isVisible())
 
     def shutdown(self) -> None:
+        self.fetcher.shutdown()
         for handle in (self._open, self._examples, self._features, self._player):
             if handle is not None:
                 handle.request_stop()

@@ -35,12 +35,20 @@ class DataBar(QWidget):
         The user asked to open the spec in the line edit (Return or Open).
     browseRequested(str)
         ``"folder"`` or ``"csv"``: the user wants a file dialog.
+    fetchRequested(str)
+        The name of a published data set to download (if needed) and open.
     """
 
     specEntered = Signal(str)
     browseRequested = Signal(str)
+    fetchRequested = Signal(str)
 
-    def __init__(self, examples: list[tuple[str, str]], parent=None):
+    def __init__(
+        self,
+        examples: list[tuple[str, str]],
+        fetchable: list[tuple[str, str]] = (),
+        parent=None,
+    ):
         super().__init__(parent)
         self.spec = QLineEdit()
         self.spec.setPlaceholderText(
@@ -58,11 +66,15 @@ class DataBar(QWidget):
         menu = QMenu(self.examples)
         for title, spec in examples:
             menu.addAction(title).triggered.connect(lambda _=False, s=spec: self._pick(s))
+        if fetchable:
+            menu.addSection("Published data sets (downloaded once, then opened)")
+        for title, name in fetchable:
+            act = menu.addAction(title)
+            act.setData(name)
+            act.triggered.connect(lambda _=False, n=name: self.fetchRequested.emit(n))
         self.examples.setMenu(menu)
-        self.examples.setEnabled(bool(examples))
-        self.examples.setToolTip(
-            "Data sets found in ../shared/data" if examples else "No ../shared/data folder found"
-        )
+        self.examples.setEnabled(bool(examples) or bool(fetchable))
+        self.examples.setToolTip("Data sets in ../shared/data, and published ones to download")
         lay = QHBoxLayout(self)
         lay.setContentsMargins(0, 0, 0, 0)
         lay.addWidget(QLabel("Data set:"))
