@@ -209,7 +209,7 @@ def model_to_nir(
     ExportError
         One line naming the layer NIR cannot express (max pooling, reset by subtraction...).
     """
-    from engine.models.registry import CSNN, FCSNN
+    from engine.models.registry import CSNN, FCSNN, SCNN, SRNN
 
     if discretisation not in DISCRETISATIONS:
         raise ExportError(
@@ -224,7 +224,16 @@ def model_to_nir(
     nodes: dict = {"input": nir.Input(input_type={"input": np.array(shape)})}
     order = ["input"]
     lif_args = {"dt": dt, "discretisation": discretisation, "reset_as_zero": reset_as_zero}
-    if isinstance(model, CSNN):
+    edges = None
+    if isinstance(model, SRNN):
+        raise ExportError(
+            "model srnn: NIR has no adaptive threshold (its ALIF layers raise their threshold "
+            "after each spike); export it as torchscript"
+        )
+    if isinstance(model, SCNN):
+        nodes, edges, used = _scnn_nodes(model, shape, nodes, lif_args)
+        order = list(nodes)
+    elif isinstance(model, CSNN):
         x = torch.zeros(1, *shape)
         for i, (conv, bn, pool, lif) in enumerate(
             zip(model.convs, model.bns, model.pools, model.lifs)
@@ -265,12 +274,13 @@ def model_to_nir(
         name = type(model).__name__
         raise ExportError(
             f"model {name} is not a spiking model NIR can describe; NIR export takes "
-            "fc_snn and csnn_avg (use onnx or torchscript for the others)"
+            "fc_snn, csnn_avg and scnn_gap (use onnx or torchscript for the others)"
         )
     _check_all_layers_used(model, used | {"input_norm"})
     n_out = int(nodes[order[-1]].output_type["output"][0])
     nodes["output"] = nir.Output(output_type={"output": np.array([n_out])})
     order.append("output")
+    edges = _chain(order) if edges is None else [*edges, (order[-2], "output")]
     meta = {
         "generator": GENERATOR,
         "dt": float(dt),
@@ -281,7 +291,40 @@ def model_to_nir(
         "input_scale": norm.scale.detach().double().numpy()[0],
     }
     meta.update(metadata or {})
-    return nir.NIRGraph(nodes=nodes, edges=_chain(order), metadata=_h5_safe(meta))
+    return nir.NIRGraph(nodes=nodes, edges=edges, metadata=_h5_safe(meta))
+
+
+def _scnn_nodes(model, shape, nodes, lif_args):
+    """Nodes and edges of ``scnn_gap``: a residual block's input spikes enter its LIF node by a
+    second edge (NIR adds the inputs of a node); the global average is an AvgPool2d over the
+    whole last feature map (so the graph is for inputs of ``shape`` only)."""
+    nir = nir_module()
+    edges, prev, x = [], "input", torch.zeros(1, *shape)
+    blocks = zip(model.convs, model.bns, model.pools, model.neurons, model.shortcut)
+    for i, (conv, bn, pool, lif, short) in enumerate(blocks):
+        nodes[f"convs.{i}"] = _conv_node(conv, bn, f"convs.{i}", x.shape[2:])
+        edges.append((prev, f"convs.{i}"))
+        last = f"convs.{i}"
+        with torch.no_grad():
+            x = pool(bn(conv(x)))
+        if not isinstance(pool, nn.Identity):
+            nodes[f"pools.{i}"] = _pool_node(pool, f"pools.{i}")
+            edges.append((last, f"pools.{i}"))
+            last = f"pools.{i}"
+        nodes[f"lifs.{i}"] = _lif_node(lif, f"lifs.{i}", x.shape[1:], **lif_args)
+        edges.append((last, f"lifs.{i}"))
+        if short:
+            edges.append((prev, f"lifs.{i}"))
+        prev = f"lifs.{i}"
+    hw = np.array(x.shape[2:], dtype=np.int64)
+    nodes["gap"] = nir.AvgPool2d(kernel_size=hw, stride=hw, padding=np.zeros(2, np.int64))
+    nodes["flatten"] = nir.Flatten(input_type={"input": np.array([x.shape[1], 1, 1])}, start_dim=0)
+    nodes["fc"] = _affine_node(model.fc, _readout_norm(model), "fc")
+    nodes["out"] = _lif_node(model.out, "out", (model.fc.out_features,), **lif_args)
+    edges += [(prev, "gap"), ("gap", "flatten"), ("flatten", "fc"), ("fc", "out")]
+    n = len(model.convs)
+    used = {f"{k}.{i}" for k in ("convs", "bns", "pools", "neurons") for i in range(n)}
+    return nodes, edges, used | {"gap", "fc", "bn_out", "out"}
 
 
 def _h5_safe(meta: dict) -> dict:
@@ -302,8 +345,11 @@ def _h5_safe(meta: dict) -> dict:
 # names of our layers in the graph, for comparing a model's record with a simulation
 def layer_node_names(model: nn.Module) -> dict[str, str]:
     """``{record key: NIR node name}`` for every spiking layer of a model."""
-    from engine.models.registry import CSNN
+    from engine.models.registry import CSNN, SCNN
 
+    if isinstance(model, SCNN):
+        names = {f"lif{i + 1}": f"lifs.{i}" for i in range(len(model.convs))}
+        return {**names, "out": "out"}
     if isinstance(model, CSNN):
         names = {f"lif{i + 1}": f"lifs.{i}" for i in range(len(model.lifs))}
         if model.hidden:

@@ -18,9 +18,13 @@ from torch import nn
 from engine.errors import ConfigError
 from engine.models.ann import CNN, TORCHVISION, TorchvisionNet
 from engine.models.snn import CSNN, FCSNN, LIF, InputNorm, SpikingOutput
+from engine.models.snn_deep import SCNN, CNNGap
+from engine.models.snn_recurrent import RNN, SRNN
 
-SPIKING_MODELS = ("fc_snn", "csnn", "csnn_avg")
-MODELS = ("fc_snn", "csnn", "csnn_avg", "cnn", *TORCHVISION)
+SPIKING_MODELS = ("fc_snn", "csnn", "csnn_avg", "scnn_gap", "srnn")
+MODELS = ("fc_snn", "csnn", "csnn_avg", "cnn", "scnn_gap", "cnn_gap", "srnn", "rnn", *TORCHVISION)
+# each spiking model's non-spiking twin: the same layers with ReLU/tanh for the neurons
+TWINS = {"csnn": "cnn", "csnn_avg": "cnn", "scnn_gap": "cnn_gap", "srnn": "rnn"}
 
 __all__ = [
     "CNN",
@@ -29,6 +33,7 @@ __all__ = [
     "LIF",
     "MODELS",
     "SPIKING_MODELS",
+    "TWINS",
     "InputNorm",
     "SpikingOutput",
     "TorchvisionNet",
@@ -43,6 +48,7 @@ __all__ = [
     "model_options",
     "ops_per_inference",
     "run_model",
+    "twin_of",
 ]
 
 
@@ -50,6 +56,15 @@ def check_name(name: str) -> str:
     if name not in MODELS:
         raise ConfigError(f"model: {name!r} is unknown; choose one of {', '.join(MODELS)}")
     return name
+
+
+def twin_of(name: str) -> str:
+    """The non-spiking twin of a spiking model (``TWINS``); ConfigError for any other name."""
+    check_name(name)
+    if name not in TWINS:
+        have = ", ".join(f"{k} -> {v}" for k, v in TWINS.items())
+        raise ConfigError(f"model: {name!r} has no non-spiking twin ({have})")
+    return TWINS[name]
 
 
 def build_model(name: str, input_shape: tuple[int, int, int], n_classes: int, **opts) -> nn.Module:
@@ -79,6 +94,10 @@ def build_model(name: str, input_shape: tuple[int, int, int], n_classes: int, **
             return CSNN(input_shape, n_classes, **opts)
         if name == "cnn":
             return CNN(input_shape, n_classes, **_ann_opts(opts))
+        if name in ("scnn_gap", "srnn"):
+            return (SCNN if name == "scnn_gap" else SRNN)(input_shape, n_classes, **opts)
+        if name in ("cnn_gap", "rnn"):
+            return (CNNGap if name == "cnn_gap" else RNN)(input_shape, n_classes, **_ann_opts(opts))
         return TorchvisionNet(name, input_shape, n_classes, **_ann_opts(opts))
     except (TypeError, ValueError, OverflowError) as exc:
         # an option the model does not take (a typo in [model_options]) or of the wrong kind
@@ -271,6 +290,8 @@ def layer_macs(model: nn.Module, input_shape: tuple[int, int, int]) -> dict[str,
         for h in hooks:
             h.remove()
         model.train(was_training)
+    if hasattr(model, "adjust_macs"):  # layers a forward hook cannot see (recurrent, pooled)
+        macs = model.adjust_macs(macs, input_shape)
     return macs
 
 
@@ -291,6 +312,8 @@ def ops_per_inference(
     if not is_spiking(model):
         return {"synops": 0.0, "macs": float(sum(macs.values()))}
     rates = rates or {}
+    if hasattr(model, "inference_steps"):  # srnn: one step per frame
+        steps = model.inference_steps(steps)
     synops = dense = 0.0
     for name, src in model.op_layers():
         m = macs.get(name, 0)
