@@ -72,12 +72,13 @@ def add_parser(sub) -> None:
 def _config(args):
     from engine.errors import ConfigError
     from engine.train.config import RunConfig, load_config
+    from engine.train.run_folder import CONFIG_FILE
 
     out = Path(args.out)
     if args.config:
         cfg = load_config(args.config)
-    elif args.resume and (out / "config.toml").exists():
-        cfg = load_config(out / "config.toml")
+    elif args.resume and (out / CONFIG_FILE).exists():
+        cfg = load_config(out / CONFIG_FILE)
     else:
         cfg = RunConfig()
     cfg = cfg.replace(**{k: getattr(args, k) for k in OVERRIDES})

@@ -41,7 +41,14 @@ from engine.errors import SnnError
 from engine.train.config import RunConfig, load_config
 from engine.train.history import RunHistory
 from engine.train.recorded_run import train_recorded
-from engine.train.run_folder import default_runs_dir, new_run_dir, read_run
+from engine.train.run_folder import (
+    CHECKPOINT_FILE,
+    CONFIG_FILE,
+    checkpoint_for_prediction,
+    default_runs_dir,
+    new_run_dir,
+    read_run,
+)
 
 log = logging.getLogger(__name__)
 
@@ -291,17 +298,16 @@ class TrainingPanel(TrainingFilesMixin, QWidget):
         self.runs.refresh()
         if run_dir and os.path.isdir(run_dir):
             self.context.set_run(run_dir)
-            for name in ("best.pt", "checkpoint.pt"):
-                if os.path.isfile(os.path.join(run_dir, name)):
-                    self.context.set_checkpoint(os.path.join(run_dir, name))
-                    break
+            ckpt = checkpoint_for_prediction(run_dir)
+            if ckpt is not None:
+                self.context.set_checkpoint(str(ckpt))
         self.runEnded.emit(run_dir)
 
     def _sync_buttons(self) -> None:
         running = self.is_running()
         stopping = running and self.worker.stop_event.is_set()
         h = self.history
-        has_ckpt = bool(h.run_dir) and os.path.isfile(os.path.join(h.run_dir, "checkpoint.pt"))
+        has_ckpt = bool(h.run_dir) and os.path.isfile(os.path.join(h.run_dir, CHECKPOINT_FILE))
         self.start_button.setEnabled(not running)
         self.stop_button.setEnabled(running and not stopping)
         self.resume_button.setEnabled(not running and has_ckpt)
@@ -324,7 +330,7 @@ class TrainingPanel(TrainingFilesMixin, QWidget):
         run_dir = self.history.run_dir
         try:
             form = self.setup.config()
-            stored = load_config(Path(run_dir) / "config.toml")
+            stored = load_config(Path(run_dir) / CONFIG_FILE)
             # a resumed run keeps its own settings; only these may change (engine.train.loop)
             cfg = stored.replace(epochs=form.epochs, patience=form.patience, device=form.device)
         except SnnError as exc:

@@ -17,6 +17,7 @@ from app.plotting import export_plot
 from app.workers import start_worker
 from engine.errors import SnnError
 from engine.train.config import load_config, save_config
+from engine.train.run_folder import CHECKPOINT_FILE, CONFIG_FILE, checkpoint_for_prediction
 
 
 class TrainingFilesMixin:
@@ -74,11 +75,11 @@ class TrainingFilesMixin:
     def export_checkpoint(self, dest: str) -> list[str]:
         """Copy the run's checkpoint (best.pt when there is one) and config.toml beside it."""
         src = Path(self.history.run_dir)
-        ckpt = src / "best.pt" if (src / "best.pt").is_file() else src / "checkpoint.pt"
+        ckpt = checkpoint_for_prediction(src) or src / CHECKPOINT_FILE
         dest_p = Path(dest)
         shutil.copyfile(ckpt, dest_p)
         config = dest_p.with_name(dest_p.stem + ".toml")
-        shutil.copyfile(src / "config.toml", config)
+        shutil.copyfile(src / CONFIG_FILE, config)
         return [str(dest_p), str(config)]
 
     def _on_export_checkpoint_clicked(self) -> None:
@@ -112,10 +113,8 @@ class TrainingFilesMixin:
         run = Path(self.history.run_dir) if self.history.run_dir else None
         if run is None:
             return ""
-        for name in ("best.pt", "checkpoint.pt"):
-            if (run / name).is_file():
-                return str(run / name)
-        return ""
+        ckpt = checkpoint_for_prediction(run)
+        return "" if ckpt is None else str(ckpt)
 
     def _sync_model_menu(self) -> None:
         """Enable the formats the open run's model can be written in (reason as tooltip)."""

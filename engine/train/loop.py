@@ -62,7 +62,7 @@ from engine.train.events import (
 from engine.train.inputs import limit_splits, load_data
 from engine.train.metrics import ActivityTally, confusion_matrix, precision_recall_f1
 from engine.train.records import RunRecords, epoch_seed
-from engine.train.run_folder import clear_temporaries
+from engine.train.run_folder import BEST_FILE, CHECKPOINT_FILE, CONFIG_FILE, clear_temporaries
 from engine.train.traces import RunFiles
 
 log = logging.getLogger(__name__)
@@ -92,7 +92,7 @@ def train(
     run = Path(run_dir)
     ckpt = None
     if resume:
-        ckpt = load_checkpoint(run / "checkpoint.pt")
+        ckpt = load_checkpoint(run / CHECKPOINT_FILE)
         stored = ckpt.run_config()
         changes = {k: getattr(cfg, k) for k in RESUMABLE_CHANGES}
         ignored = [
@@ -104,7 +104,7 @@ def train(
         stale = clear_temporaries(run)
         if stale:
             log.info("resume: removed %s left by the interrupted run", ", ".join(stale))
-    elif (run / "checkpoint.pt").exists():
+    elif (run / CHECKPOINT_FILE).exists():
         raise ConfigError(
             f"{run}: already holds a run (checkpoint.pt); resume it or choose another folder"
         )
@@ -239,7 +239,7 @@ class _Trainer(RunRecords):
             k: (np.asarray(v[0]), np.asarray(v[1]))
             for k, v in ckpt.state.get("trace_ids", {}).items()
         }
-        best = self.run_dir / "best.pt"
+        best = self.run_dir / BEST_FILE
         if best.exists():
             self.best_weights = load_checkpoint(best).weights
 
@@ -258,7 +258,7 @@ class _Trainer(RunRecords):
     # ----- the run
     def run(self):
         cfg, st = self.cfg, self.state
-        save_config(cfg, self.run_dir / "config.toml")
+        save_config(cfg, self.run_dir / CONFIG_FILE)
         started = RunStarted(
             run_dir=str(self.run_dir),
             config=cfg.to_dict(),
@@ -307,7 +307,7 @@ class _Trainer(RunRecords):
             for h in hooks:
                 h.remove()
         if status == "stopped":
-            path = self._save("checkpoint.pt")
+            path = self._save(CHECKPOINT_FILE)
             yield Checkpointed(str(path), st["epoch"], "stop")
             return (yield from self._finish("stopped", test=None))
         return (yield from self._finish(status, test))
