@@ -28,6 +28,7 @@ from pathlib import Path
 
 from engine.errors import SnnError
 from engine.train.events import EpochEnd, StepEnd
+from engine.train.run_folder import CHECKPOINT_FILE
 from engine.train.sweep_events import (
     SweepEvent,
     SweepFinished,
@@ -242,7 +243,7 @@ def _take_over(out: str, retry_of: int | None, run: Path) -> bool:
     if retry_of is None or run.exists():
         return False
     old = trial_dir(out, retry_of)
-    if not (old / "checkpoint.pt").is_file():
+    if not (old / CHECKPOINT_FILE).is_file():
         return False
     os.replace(old, run)
     return True
