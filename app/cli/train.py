@@ -28,6 +28,7 @@ OVERRIDES = (
     "seed",
     "limit",
     "patience",
+    "sync_bn",
 )
 
 
@@ -61,6 +62,20 @@ def add_parser(sub) -> None:
     p.add_argument("--patience", type=int, metavar="N", help="early stop after N flat epochs")
     p.add_argument("--resume", action="store_true", help="continue the run in RUN_DIR")
     p.add_argument("--quiet", action="store_true", help="no progress bar, only the summary")
+    p.add_argument(
+        "--nproc",
+        type=int,
+        default=1,
+        metavar="N",
+        help="train in N processes (data parallel, through torch.distributed.run; one per GPU "
+        "on CUDA); docs/gpu-and-distributed.md",
+    )
+    p.add_argument(
+        "--sync-bn",
+        action="store_true",
+        default=None,
+        help="with --nproc on CUDA: batch-norm statistics over the global batch",
+    )
     p.add_argument(
         "--tensorboard",
         action="store_true",
@@ -141,6 +156,7 @@ def _clock(s: float) -> str:
 
 
 def run(args) -> int:
+    from engine.train.distributed import env_group, train_distributed
     from engine.train.events import (
         Checkpointed,
         EpochEnd,
@@ -151,6 +167,9 @@ def run(args) -> int:
     )
     from engine.train.memory import keep_freed_memory
     from engine.train.recorded_run import train_recorded
+
+    if args.nproc > 1 and env_group() is None:
+        return _relaunch(args.nproc)
 
     cfg = _config(args)
     keep_freed_memory()  # an entry point that trains: reuse freed pages (engine.train.memory)
@@ -167,8 +186,13 @@ def run(args) -> int:
     epochs = cfg.epochs
     result = None
     try:
-        gen = train_recorded(
-            cfg, args.out, resume=args.resume, stop=stop, tensorboard=args.tensorboard
+        gen = train_distributed(
+            train_recorded,
+            cfg,
+            args.out,
+            resume=args.resume,
+            stop=stop,
+            tensorboard=args.tensorboard,
         )
         while True:
             try:
@@ -202,6 +226,28 @@ def run(args) -> int:
     finally:
         signal.signal(signal.SIGINT, previous)
     return 0 if result is not None and result.status != "stopped" else 130
+
+
+def _relaunch(nproc: int) -> int:
+    """Run this same command in ``nproc`` processes through torch.distributed.run."""
+    import subprocess
+
+    from engine.train.distributed import launch_command
+
+    argv = sys.argv[sys.argv.index("train") + 1 :]
+    keep, skip = [], False
+    for a in argv:
+        if skip:
+            skip = False
+        elif a == "--nproc":
+            skip = True
+        elif not a.startswith("--nproc="):
+            keep.append(a)
+    previous = signal.signal(signal.SIGINT, signal.SIG_IGN)  # Ctrl-C reaches the workers too
+    try:
+        return subprocess.call(launch_command(keep, nproc))
+    finally:
+        signal.signal(signal.SIGINT, previous)
 
 
 def _summary(ev) -> None:

@@ -91,6 +91,7 @@ class RunConfig:
     seed: int = 0
     device: str = "auto"
     amp: str = "auto"
+    sync_bn: bool = False  # SyncBatchNorm in a multi-process CUDA run (engine.train.distributed)
     limit: int = 0
     val_fraction: float = 0.1
     test_fraction: float = 0.1

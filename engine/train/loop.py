@@ -50,6 +50,7 @@ from engine.models.registry import (
     ops_per_inference,
     run_model,
 )
+from engine.train import distributed
 from engine.train.checkpoint import load_checkpoint
 from engine.train.config import RunConfig, save_config
 from engine.train.events import (
@@ -171,6 +172,10 @@ class _Trainer(RunRecords):
             )
         self.model.input_norm.fit(self.x[self.splits["train"]])
         self.model.to(self.device)
+        # one process alone: net is the model; under torchrun: DDP (engine.train.distributed)
+        self.group = distributed.current()
+        distributed.check_config(cfg, self.group)
+        self.model, self.net = distributed.wrap(self.model, self.group, self.device, cfg.sync_bn)
         self.spiking = is_spiking(self.model)
         params = [p for p in self.model.parameters() if p.requires_grad]
         opt_cls = torch.optim.AdamW if cfg.optimiser == "adamw" else torch.optim.Adam
@@ -286,7 +291,8 @@ class _Trainer(RunRecords):
         yield started
         if self.spiking and not self.resumed:
             yield self._traces(0)
-        hooks = self._install_stop_hooks()
+        # a stop inside a pass would leave the other processes waiting: between batches only
+        hooks = self._install_stop_hooks() if self.group is None else []
         status, test = "completed", None
         try:
             while st["epoch"] < cfg.epochs and not st["finished"]:
@@ -335,7 +341,7 @@ class _Trainer(RunRecords):
         for bi in range(st["batch"], len(batches)):
             st["epoch_elapsed"] = time.perf_counter() - t0
             self._rng = (g.get_state(), None if gd is g else gd.get_state())
-            if self.stop.is_set():
+            if distributed.any_rank(self.stop.is_set(), self.group, self.device):
                 raise _Stopped
             tb = time.perf_counter()
             loss, correct = self._step(batches[bi], g, gd)
@@ -361,7 +367,7 @@ class _Trainer(RunRecords):
             yield step_ev
         st["epoch_elapsed"] = time.perf_counter() - t0
         self._rng = (g.get_state(), None if gd is g else gd.get_state())
-        if self.stop.is_set():
+        if distributed.any_rank(self.stop.is_set(), self.group, self.device):
             raise _Stopped
         tv = time.perf_counter()
         val = self._evaluate(self.splits["val"])
@@ -389,8 +395,9 @@ class _Trainer(RunRecords):
             from engine.audio.augment import spec_augment
 
             xb = spec_augment(xb, self.augment, g)
-        xb = xb.to(self.device, non_blocking=True)
-        yb = yb.to(self.device, non_blocking=True)
+        part = distributed.shard(len(idx), self.group)  # this process's rows of the batch
+        xb = xb[part].to(self.device, non_blocking=True)
+        yb = yb[part].to(self.device, non_blocking=True)
         lr = self._lr(self.state["global_step"])
         for group in self.opt.param_groups:
             group["lr"] = lr
@@ -399,11 +406,12 @@ class _Trainer(RunRecords):
         try:
             with self.amp_ctx():
                 out = run_model(
-                    self.model, xb, cfg.steps, cfg.encoder, cfg.encoder_options, generator=gd
+                    self.net, xb, cfg.steps, cfg.encoder, cfg.encoder_options, generator=gd
                 )
                 loss = loss_value(out, yb, cfg.loss, self.weight, cfg.label_smoothing)
             self.opt.zero_grad(set_to_none=True)
-            (self.scaler.scale(loss) if self.scaler else loss).backward()
+            share = loss * distributed.loss_weight(len(yb), len(idx), self.group)
+            (self.scaler.scale(share) if self.scaler else share).backward()
         except _Stopped:
             for b, saved in zip(self.model.buffers(), buffers):
                 b.copy_(saved)
@@ -423,6 +431,11 @@ class _Trainer(RunRecords):
         with torch.no_grad():
             _, decision = class_scores(out, cfg.loss, cfg.predict)
             correct = int((decision.argmax(1) == yb).sum())
+        if self.group is not None:  # the global batch's loss and count, as one process has them
+            total, correct = distributed.reduce_sum(
+                [float(loss.detach()) * len(yb), correct], self.group, self.device
+            )
+            return total / len(idx), int(correct)
         return float(loss.detach()), correct
 
     def _install_stop_hooks(self) -> list:
