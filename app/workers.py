@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import logging
 import threading
+import time
 import traceback
 from collections.abc import Callable, Generator
 
@@ -143,6 +144,7 @@ class WorkerHandle(QObject):
         """Stop the job and block until its thread has ended. True if it ended in time."""
         self.stop_event.set()
         if not self.thread.isRunning():
+            self._on_thread_finished()  # ended, its queued ``finished`` maybe not yet delivered
             return True
         self.thread.quit()  # the loop ends as soon as the job's run() returns
         ok = self.thread.wait(timeout_ms)
@@ -183,6 +185,109 @@ def start_worker(
         handle.failed.connect(on_failed)
     handle.start()
     return handle
+
+
+class PanelJobs(QObject):
+    """A panel's background jobs, held by name: the one way a panel starts, drops and stops them.
+
+    Starting a job under a name supersedes the job of that name still running: the older one is
+    asked to stop and its ``progress``/``finished``/``failed``/``done`` callbacks are dropped, so a
+    stale result never reaches the panel (the ndv way: the newest request wins). Jobs of other
+    names run on. :meth:`stop_all` (the panel's ``shutdown``) stops every job, superseded ones
+    included, and waits for all of them within ONE timeout.
+    """
+
+    #: how long :meth:`stop_all` waits for all of a panel's jobs together
+    STOP_TIMEOUT_MS = 30000
+
+    def __init__(self, parent: QObject | None = None):
+        super().__init__(parent)
+        self._current: dict[str, WorkerHandle] = {}
+        self._running: list[WorkerHandle] = []  # current and superseded, until their thread ends
+
+    def start(
+        self,
+        name: str,
+        factory: JobFactory,
+        *,
+        on_progress: Callable[[object], None] | None = None,
+        on_finished: Callable[[object], None] | None = None,
+        on_failed: Callable[[str], None] | None = None,
+        on_done: Callable[[], None] | None = None,
+        background: bool = False,
+    ) -> WorkerHandle:
+        """Run ``factory(stop_event)`` as the job ``name`` (see :func:`start_worker`).
+
+        The callbacks run on the GUI thread, and only while this job is still the newest of its
+        name; ``on_done`` runs after its thread has ended, whichever way it ended.
+        """
+        old = self._current.get(name)
+        if old is not None:
+            old.request_stop()
+        handle = WorkerHandle(factory, self.parent(), background)
+        self._current[name] = handle
+        self._running.append(handle)
+
+        def newest(callback):
+            if callback is None:
+                return None
+            return lambda *args: callback(*args) if self._current.get(name) is handle else None
+
+        for signal, callback in (
+            (handle.progress, on_progress),
+            (handle.finished, on_finished),
+            (handle.failed, on_failed),
+        ):
+            if callback is not None:
+                signal.connect(newest(callback))
+        handle.done.connect(lambda: self._on_handle_done(name, handle, on_done))
+        handle.start()
+        return handle
+
+    def current(self, name: str) -> WorkerHandle | None:
+        """The running job ``name`` (None when none runs)."""
+        handle = self._current.get(name)
+        return handle if handle is not None and handle.is_running() else None
+
+    def busy(self, *names: str) -> bool:
+        """True while a job of one of ``names`` (any job, when none given) runs."""
+        if not names:
+            return any(h.is_running() for h in self._running)
+        return any(self.current(n) is not None for n in names)
+
+    def stop(self, name: str) -> None:
+        """Ask the job ``name`` to stop (it ends shortly after; its result still arrives)."""
+        handle = self.current(name)
+        if handle is not None:
+            handle.request_stop()
+
+    def stop_all(self, timeout_ms: int | None = None) -> bool:
+        """Stop every job and wait until all have ended, within one ``timeout_ms`` in all.
+
+        True when every thread ended in time. Used by the panel's ``shutdown``.
+        """
+        deadline = (
+            time.monotonic() + (self.STOP_TIMEOUT_MS if timeout_ms is None else timeout_ms) / 1000
+        )
+        handles = list(self._running)
+        for h in handles:
+            h.request_stop()
+            # the worker's own quit request reaches the thread through this (blocked) GUI
+            # thread's event loop; asking directly lets the wait end as soon as the job does
+            h.thread.quit()
+        ok = True
+        for h in handles:
+            left = max(0, int((deadline - time.monotonic()) * 1000))
+            ok = h.stop_and_wait(left) and ok
+        return ok
+
+    def _on_handle_done(self, name: str, handle: WorkerHandle, on_done) -> None:
+        if handle in self._running:
+            self._running.remove(handle)
+        if self._current.get(name) is handle:
+            del self._current[name]
+            if on_done is not None:
+                on_done()
 
 
 class EventBuffer(QObject):

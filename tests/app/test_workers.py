@@ -2,7 +2,7 @@
 
 import time
 
-from app.workers import EventBuffer, start_worker
+from app.workers import EventBuffer, PanelJobs, start_worker
 from engine.errors import DataError
 
 
@@ -97,3 +97,51 @@ def test_background_jobs_run_below_the_gui_thread(qtbot):
     assert seen[False] == gui
     assert seen[True] == max(gui, 10)
     assert os.getpriority(os.PRIO_PROCESS, threading.get_native_id()) == gui  # GUI untouched
+
+
+# ----- PanelJobs
+def _slow_result(value, delay):
+    """A job that ignores its stop flag for ``delay`` s, then returns ``value``."""
+
+    def job(stop):
+        time.sleep(delay)
+        return value
+        yield  # pragma: no cover
+
+    return job
+
+
+def test_panel_jobs_drop_a_superseded_result(qtbot):
+    jobs = PanelJobs()
+    got, done = [], []
+    first = jobs.start("open", _slow_result("old", 0.4), on_finished=got.append)
+    second = jobs.start("open", _slow_result("new", 0.05), on_finished=got.append)
+    other = jobs.start("examples", _slow_result("ex", 0.05), on_done=lambda: done.append("ex"))
+    assert first.stop_event.is_set() and not second.stop_event.is_set()
+    assert not other.stop_event.is_set()  # another name runs on
+    qtbot.waitUntil(lambda: not jobs.busy(), timeout=5000)
+    qtbot.wait(50)
+    assert got == ["new"]  # the older job finished later, and its result was dropped
+    assert done == ["ex"]
+    assert jobs.current("open") is None and not jobs.busy("open", "examples")
+
+
+def test_panel_jobs_stop_all_waits_once_for_every_job(qtbot):
+    jobs = PanelJobs()
+    for name in ("a", "b", "c", "a"):  # the superseded "a" is stopped too
+        jobs.start(name, _counting_job(10_000, delay=0.01))
+    assert jobs.busy("a", "b", "c")
+    t0 = time.monotonic()
+    assert jobs.stop_all(5000)
+    assert time.monotonic() - t0 < 2.0
+    assert not jobs.busy()
+
+
+def test_panel_jobs_stop_all_timeout_is_shared_not_per_job(qtbot):
+    jobs = PanelJobs()
+    handles = [jobs.start(n, _slow_result(n, 1.0)) for n in ("a", "b", "c")]
+    t0 = time.monotonic()
+    assert not jobs.stop_all(300)  # three jobs that ignore the flag for 1 s: one 0.3 s wait
+    assert time.monotonic() - t0 < 0.8
+    for h in handles:  # let them end before the handles go (a collected running QThread aborts)
+        assert h.stop_and_wait(5000)
