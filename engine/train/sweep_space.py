@@ -76,7 +76,7 @@ class SpaceParam:
 
 def load_space(path: str | os.PathLike, base: RunConfig) -> tuple[SpaceParam, ...]:
     """Read and check SPACE.toml against the base run config (ConfigError naming file and key)."""
-    import tomllib
+    from engine.train.config import tomllib
 
     p = Path(path)
     try:
@@ -94,7 +94,10 @@ def load_space(path: str | os.PathLike, base: RunConfig) -> tuple[SpaceParam, ..
 def parse_space(d: dict, base: RunConfig, source: str = "space") -> tuple[SpaceParam, ...]:
     """The parameters of a space given as a (nested) dict; see :func:`load_space`."""
     leaves: list[tuple[str, Any]] = []
-    _flatten(d, "", leaves)
+    try:
+        _flatten(d, "", leaves)
+    except ConfigError as exc:
+        raise ConfigError(f"{source}: {exc}") from None
     if not leaves:
         raise ConfigError(
             f"{source}: no parameters to search (e.g. lr = {{low = 1e-4, high = 1e-2}})"

@@ -13,6 +13,7 @@ import json
 import math
 import os
 import socket
+import time
 import warnings
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -85,23 +86,32 @@ def read_spec(out: str | os.PathLike) -> SweepSpec:
 def open_study(spec: SweepSpec, sampler_seed: int | None = None):
     """``(study, storage)``: the sweep's study, created or continued (``load_if_exists``)."""
     import optuna
+    import sqlalchemy.exc
     from optuna.storages import RDBStorage, RetryHeartbeatStaleTrialCallback
 
     warnings.filterwarnings("ignore", category=optuna.exceptions.ExperimentalWarning)
     # ask/tell with our own heartbeat thread (engine.train.sweep) is what optuna warns about
     warnings.filterwarnings("ignore", message="Heartbeat of storage is supposed to be used")
     url = spec.url
+    if spec.storage is None:
+        Path(spec.out).mkdir(parents=True, exist_ok=True)
     kwargs = {"connect_args": {"timeout": 60}} if url.startswith("sqlite") else {}
+    retry = RetryHeartbeatStaleTrialCallback(inherit_intermediate_values=True)
     try:
-        storage = RDBStorage(
-            url,
-            engine_kwargs=kwargs,
-            heartbeat_interval=HEARTBEAT_S,
-            grace_period=GRACE_S,
-            heartbeat_stale_trial_callback=RetryHeartbeatStaleTrialCallback(
-                inherit_intermediate_values=True
-            ),
-        )
+        for attempt in range(5):
+            try:
+                storage = RDBStorage(
+                    url,
+                    engine_kwargs=kwargs,
+                    heartbeat_interval=HEARTBEAT_S,
+                    grace_period=GRACE_S,
+                    heartbeat_stale_trial_callback=retry,
+                )
+                break
+            except sqlalchemy.exc.OperationalError:
+                if attempt == 4:
+                    raise
+                time.sleep(0.2 * (attempt + 1))  # another process is creating the tables
         study = optuna.create_study(
             storage=storage,
             study_name=STUDY_NAME,
@@ -110,7 +120,12 @@ def open_study(spec: SweepSpec, sampler_seed: int | None = None):
             sampler=optuna.samplers.TPESampler(seed=sampler_seed),
             pruner=optuna.pruners.MedianPruner(n_startup_trials=2, n_warmup_steps=0),
         )
-    except (ImportError, ValueError, optuna.exceptions.StorageInternalError) as exc:
+    except (
+        ImportError,
+        ValueError,
+        sqlalchemy.exc.SQLAlchemyError,
+        optuna.exceptions.StorageInternalError,
+    ) as exc:
         raise ConfigError(f"--storage {url}: cannot open the study ({exc})") from None
     return study, storage
 
