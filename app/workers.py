@@ -261,6 +261,12 @@ class PanelJobs(QObject):
         if handle is not None:
             handle.request_stop()
 
+    def drop(self, name: str) -> None:
+        """Stop the job ``name`` and drop its result (a request answered another way wins)."""
+        handle = self._current.pop(name, None)
+        if handle is not None:
+            handle.request_stop()
+
     def stop_all(self, timeout_ms: int | None = None) -> bool:
         """Stop every job and wait until all have ended, within one ``timeout_ms`` in all.
 

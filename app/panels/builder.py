@@ -29,7 +29,7 @@ from app.panels.builder_results import CooccurrenceView, CountsView
 from app.panels.builder_setup import SelectionForm
 from app.panels.builder_tree import OntologyTree
 from app.settings import read_value
-from app.workers import EventBuffer, start_worker
+from app.workers import EventBuffer, PanelJobs
 from engine import audioset
 from engine.audioset.download import download_clips
 from engine.errors import SnnError
@@ -49,10 +49,9 @@ class BuilderPanel(QWidget):
         self.loaded: audioset.LoadedMetadata | None = None
         self.selection: audioset.Selection | None = None
         self.download_result = None
-        self._jobs: list = []
-        self._download = None
-        self._busy = 0
-        self._request = 0
+        # "metadata" (loading files, then counting a selection: a newer request wins) and
+        # "download"
+        self.jobs = PanelJobs(self)
 
         self.message = QLabel(EMPTY_HINT)
         self.message.setWordWrap(True)
@@ -95,20 +94,15 @@ class BuilderPanel(QWidget):
         self.download.out_dir.textChanged.connect(lambda _t: self._update_buttons())
 
     # ----- jobs
-    def _start(self, factory, on_finished, on_progress=None):
-        self._busy += 1
-        handle = start_worker(factory, self, on_progress, on_finished, self._on_job_failed)
-        handle.done.connect(lambda h=handle: self._on_job_done(h))
-        self._jobs.append(handle)
-        return handle
-
-    def _on_job_done(self, handle) -> None:
-        self._busy -= 1
-        if handle in self._jobs:
-            self._jobs.remove(handle)
-        if handle is self._download:
-            self._download = None
-            self._update_buttons()
+    def _start(self, name: str, factory, on_finished, on_progress=None):
+        return self.jobs.start(
+            name,
+            factory,
+            on_progress=on_progress,
+            on_finished=on_finished,
+            on_failed=self._on_job_failed,
+            on_done=self._update_buttons if name == "download" else None,
+        )
 
     def _on_job_failed(self, text: str) -> None:
         self._say(text, error=True)
@@ -121,20 +115,19 @@ class BuilderPanel(QWidget):
         self.context.status(re.sub(r"<[^>]+>", "", text))  # the status bar shows plain text
 
     def is_busy(self) -> bool:
-        return self._busy > 0
+        return self.jobs.busy()
 
     # ----- loading
     def load_files(self, ontology: str, segments: list[str], preview: bool = True) -> None:
         """Read ``ontology`` and ``segments`` on a worker; fill the tree; then preview."""
-        self._request += 1
-        request = self._request
         self._say(f"Loading {os.path.basename(ontology)} and {len(segments)} segment file(s)...")
 
-        def finished(result, r=request):
-            if r == self._request and result is not None:
+        def finished(result):
+            if result is not None:
                 self._on_loaded(result, preview)
 
         self._start(
+            "metadata",
             lambda stop: audioset.load_job(ontology, list(segments), stop),
             finished,
             on_progress=lambda ev: self.context.status(ev.stage),
@@ -169,15 +162,15 @@ class BuilderPanel(QWidget):
         except SnnError as exc:
             return self._say(str(exc), error=True)
         loaded = self.loaded
-        self._request += 1
-        request = self._request
 
-        def finished(sel, r=request):
-            if r == self._request and sel is not None:
+        def finished(sel):
+            if sel is not None:
                 self._on_selected(sel)
 
         self._start(
-            lambda stop: audioset.select_job(loaded.ontology, loaded.table, cfg, stop), finished
+            "metadata",
+            lambda stop: audioset.select_job(loaded.ontology, loaded.table, cfg, stop),
+            finished,
         )
 
     def _on_selected(self, sel: audioset.Selection) -> None:
@@ -193,7 +186,7 @@ class BuilderPanel(QWidget):
         return os.path.expanduser(self.download.out_dir.text().strip())
 
     def _update_buttons(self) -> None:
-        running = self._download is not None
+        running = self.jobs.busy("download")
         ready = self.selection is not None and bool(self._out_dir())
         self.download.set_running(running, ready)
         out = self._out_dir()
@@ -212,7 +205,7 @@ class BuilderPanel(QWidget):
 
     def start_download(self) -> None:
         """Write the manifest of the current selection and download its clips."""
-        if self._download is not None:
+        if self.jobs.busy("download"):
             return
         try:
             cfg = self.download.config()
@@ -222,7 +215,8 @@ class BuilderPanel(QWidget):
             return
         out = self._out_dir()
         self.download_result = None
-        self._download = self._start(
+        self._start(
+            "download",
             lambda stop: download_clips(out, cfg, stop=stop),
             self._on_download_finished,
             on_progress=self.buffer.push,
@@ -291,8 +285,8 @@ class BuilderPanel(QWidget):
         self.start_download()
 
     def _on_download_cancel_requested(self) -> None:
-        if self._download is not None:
-            self._download.request_stop()
+        if self.jobs.busy("download"):
+            self.jobs.stop("download")
             self._say("Cancelling...")
 
     def _on_download_use_requested(self) -> None:
@@ -348,6 +342,5 @@ class BuilderPanel(QWidget):
         return not self.is_busy()
 
     def shutdown(self) -> None:
-        for handle in list(self._jobs):
-            handle.stop_and_wait()
+        self.jobs.stop_all()
         self.buffer.stop()

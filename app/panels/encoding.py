@@ -17,7 +17,7 @@ from app.panels.encoding_controls import EncodingControls
 from app.panels.encoding_sources import ImageCache, LoadedInput, audio_job, read_image_file
 from app.panels.encoding_views import EncodingViews
 from app.settings import read_value
-from app.workers import start_worker
+from app.workers import PanelJobs
 from engine.data.samples import default_mnist_dir, default_mnist_images
 from engine.errors import SnnError
 
@@ -56,8 +56,7 @@ class EncodingPanel(QWidget):
         self.view = None
         self.encode_ms: deque[float] = deque(maxlen=200)
         self._dataset = (None, None)  # (spec, opened DataSource)
-        self._jobs: list = []
-        self._request = 0
+        self.jobs = PanelJobs(self)
         if mnist is None:
             self.controls.source.setCurrentIndex(self.controls.source.findData("digits"))
         else:
@@ -72,7 +71,7 @@ class EncodingPanel(QWidget):
     # ----- loading
     def reload(self) -> None:
         """Load the current source's current item (audio on a worker thread), then encode."""
-        self._request += 1
+        self.jobs.drop("load")  # this newer request wins over a load still running
         kind = self.controls.source_kind()
         index = self.controls.index.value()
         invert = self.controls.invert.isChecked()
@@ -107,25 +106,16 @@ class EncodingPanel(QWidget):
             self._hint(str(exc))
 
     def _start(self, job) -> None:
-        request = self._request
         self.message.setText("Loading...")
         self.message.setVisible(True)
-        handle = start_worker(job, parent=self)
-        handle.finished.connect(lambda result, r=request: self._on_job_finished(r, result))
-        handle.failed.connect(lambda text, r=request: self._on_job_failed(r, text))
-        handle.done.connect(lambda h=handle: self._jobs.remove(h) if h in self._jobs else None)
-        self._jobs.append(handle)
+        self.jobs.start("load", job, on_finished=self._on_job_finished, on_failed=self._hint)
 
-    def _on_job_finished(self, request: int, result) -> None:
+    def _on_job_finished(self, result) -> None:
         source, loaded = result if result else (None, None)
         if source is not None:
             self._dataset = (source.spec, source)
-        if request == self._request and loaded is not None:
+        if loaded is not None:
             self._show_loaded(loaded)
-
-    def _on_job_failed(self, request: int, text: str) -> None:
-        if request == self._request:
-            self._hint(text)
 
     def _hint(self, text: str) -> None:
         self.message.setText(text)
@@ -216,9 +206,8 @@ class EncodingPanel(QWidget):
             self.controls.source.setCurrentIndex(self.controls.source.findData("dataset"))
 
     def screenshot_ready(self) -> bool:
-        return self.view is not None and not self._jobs
+        return self.view is not None and not self.jobs.busy()
 
     def shutdown(self) -> None:
         self.views.stop()
-        for handle in list(self._jobs):
-            handle.stop_and_wait(10000)
+        self.jobs.stop_all()

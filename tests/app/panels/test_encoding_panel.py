@@ -151,7 +151,7 @@ def test_audio_file_waveform_mfcc_and_spikes(make_panel, qtbot, fsdd_dir):
     p = make_panel()
     p.open_path("audio", str(fsdd_dir / "3_jackson_12.wav"))
     qtbot.waitUntil(lambda: p.loaded is not None and p.loaded.audio, timeout=30000)
-    qtbot.waitUntil(lambda: not p._jobs, timeout=10000)
+    qtbot.waitUntil(lambda: not p.jobs.busy(), timeout=10000)
     assert p.views.wave_plot.isVisible()
     t, y = p.views.wave_curve.getData()
     assert y.size == 8000 and t[-1] == pytest.approx(7999 / 8000)
