@@ -35,11 +35,12 @@ def data_dir(sub: str = "") -> Path:
 
 
 def shared_data_candidates() -> list[Path]:
-    """Where a shared data folder may be, in order: ``$SNN_SHARED_DATA``, then ``shared/data``
-    beside the checkout and beside the working directory."""
-    out = []
+    """Where a shared data folder may be: ``$SNN_SHARED_DATA`` alone when set (a user or test
+    that names one means it, even a missing one: first launch without shared data), else
+    ``shared/data`` beside the checkout and beside the working directory."""
     if os.environ.get("SNN_SHARED_DATA"):
-        out.append(Path(os.environ["SNN_SHARED_DATA"]))
+        return [Path(os.environ["SNN_SHARED_DATA"])]
+    out = []
     checkout = Path(__file__).resolve().parents[1]  # engine/ -> the checkout (or site-packages)
     out += [checkout.parent / "shared" / "data", Path.cwd().parent / "shared" / "data"]
     return out

@@ -38,6 +38,7 @@ from app.panels.data_jobs import (
 from app.panels.data_views import BalanceChart, ExamplesGrid, SummaryView
 from app.settings import read_value
 from app.workers import EventBuffer, start_worker
+from engine.audio.feature_proposal import propose_for_source
 from engine.errors import SnnError
 
 EMPTY_TEXT = (
@@ -144,6 +145,9 @@ class DataPanel(QWidget):
         text.setWordWrap(True)
         text.setTextFormat(Qt.TextFormat.RichText)
         buttons = QHBoxLayout()
+        fsdd = QPushButton("Download and open FSDD (24 MB)")
+        fsdd.clicked.connect(lambda: self.fetcher.start("fsdd"))
+        buttons.addWidget(fsdd)
         folder = QPushButton("Open a class folder...")
         folder.clicked.connect(lambda: self._on_bar_browse_requested("folder"))
         csv = QPushButton("Open a CSV manifest...")
@@ -193,6 +197,7 @@ class DataPanel(QWidget):
         self.message.setVisible(False)
         s = overview.summary
         self.summary.show_summary(s, overview.sizes)
+        self.summary.show_proposal(propose_for_source(overview.source))
         self.chart.show_counts(list(s.class_names), overview.sizes.per_class)
         self._show_examples(overview.examples)
         self.form.progress.setRange(0, 1)

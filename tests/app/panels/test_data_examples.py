@@ -67,3 +67,24 @@ def test_cancel_keeps_the_partial_download(qtbot, tmp_path, monkeypatch, media_s
         assert panel.overview is None
     finally:
         panel.shutdown()
+
+
+def test_first_launch_without_shared_data(qtbot, tmp_path, monkeypatch, media_server):
+    from PySide6.QtWidgets import QPushButton
+
+    monkeypatch.setenv("SNN_SHARED_DATA", str(tmp_path / "no-such-folder"))
+    srv = media_server(fsdd_zip(tmp_path / "srv").parent)
+    panel = _panel(qtbot, tmp_path, monkeypatch, srv.url())
+    try:
+        assert panel.examples_available == []  # the named shared folder is missing: none
+        acts = [a for a in panel.bar.examples.menu().actions() if not a.isSeparator()]
+        assert len(acts) == 7 and all(a.data() for a in acts)  # only the published sets
+        assert panel.stack.currentIndex() == 0
+        (button,) = [
+            b for b in panel.stack.widget(0).findChildren(QPushButton) if "FSDD" in b.text()
+        ]
+        button.click()
+        qtbot.waitUntil(lambda: panel.overview is not None, timeout=60000)
+        assert panel.stack.currentIndex() == 1 and panel.overview.summary.n_items == 24
+    finally:
+        panel.shutdown()
