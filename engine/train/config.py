@@ -35,6 +35,11 @@ from typing import Any
 from engine.atomic import write_atomic
 from engine.errors import ConfigError
 
+try:  # the one TOML reader (others import it from here)
+    import tomllib
+except ModuleNotFoundError:  # Python 3.10: the same parser as the tomli package
+    import tomli as tomllib
+
 ENCODERS = ("direct", "rate", "latency", "delta", "spikes")  # spikes: the data are spikes
 LOSSES = ("ce_count", "mse_count", "ce_mem")
 PREDICTIONS = ("count", "first_spike", "mem")
@@ -213,8 +218,6 @@ def _check(c: RunConfig) -> None:
 
 def load_config(path: str | os.PathLike) -> RunConfig:
     """Read a run configuration from a TOML file (ConfigError naming the file on any problem)."""
-    import tomllib
-
     p = Path(path)
     try:
         with p.open("rb") as fh:

@@ -146,7 +146,7 @@ def read_json(path: Path) -> dict:
 
 def read_run(path: str | os.PathLike) -> RunInfo:
     """Read a run folder (DataError naming the folder when it is not one)."""
-    import tomllib
+    from engine.train.config import tomllib
 
     p = Path(path)
     if not is_run_dir(p):
