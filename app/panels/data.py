@@ -37,7 +37,7 @@ from app.panels.data_jobs import (
 )
 from app.panels.data_views import BalanceChart, ExamplesGrid, SummaryView
 from app.settings import read_value
-from app.workers import EventBuffer, start_worker
+from app.workers import EventBuffer, PanelJobs
 from engine.audio.feature_proposal import propose_for_source
 from engine.errors import SnnError
 
@@ -118,11 +118,7 @@ class DataPanel(QWidget):
         self.overview: DataOverview | None = None
         self._examples_shown: tuple = ()
         self.feature_set = None
-        self._request = 0
-        self._open = None
-        self._examples = None
-        self._features = None
-        self._player = None
+        self.jobs = PanelJobs(self)  # "open", "examples", "features", "play"
         self._play_problem: str | None = None
         self._checked_output = False
         self.buffer = EventBuffer(self._on_buffer_events, parent=self)
@@ -176,22 +172,18 @@ class DataPanel(QWidget):
             cfg = self.form.config()
         except SnnError as exc:
             return self._show_error(str(exc))
-        self._request += 1
-        request = self._request
-        if self._open is not None:
-            self._open.request_stop()
         self._say(f"Opening {spec} ...")
-        handle = start_worker(open_job(spec, cfg), parent=self)
-        handle.finished.connect(lambda result, r=request: self._on_open_finished(r, result))
-        handle.failed.connect(lambda text, r=request: self._on_open_failed(r, text))
-        handle.done.connect(lambda h=handle: self._on_job_done("_open", h))
-        self._open = handle
+        self.jobs.start(
+            "open",
+            open_job(spec, cfg),
+            on_finished=self._on_open_finished,
+            on_failed=self._show_error,
+        )
 
-    def _on_open_finished(self, request: int, overview) -> None:
-        if request != self._request or overview is None:
+    def _on_open_finished(self, overview) -> None:
+        if overview is None:
             return
-        if self._features is not None:
-            self._features.request_stop()
+        self.jobs.stop("features")
         self.overview = overview
         self.feature_set = None
         self.message.setVisible(False)
@@ -208,10 +200,6 @@ class DataPanel(QWidget):
         self.stack.setCurrentIndex(1)
         self.context.set_dataset(overview.spec)
         self.context.status(f"Data set: {overview.spec} ({s.n_items} items, {s.n_classes} classes)")
-
-    def _on_open_failed(self, request: int, text: str) -> None:
-        if request == self._request:
-            self._show_error(text)
 
     def _show_examples(self, examples) -> None:
         ov = self.overview
@@ -254,16 +242,15 @@ class DataPanel(QWidget):
             cfg = self.form.config()
         except SnnError:
             return
-        if self._examples is not None:
-            self._examples.request_stop()
-        handle = start_worker(examples_job(self.overview, cfg), parent=self)
-        handle.finished.connect(lambda ex: self._show_examples(ex) if ex is not None else None)
-        handle.failed.connect(self._show_error)
-        handle.done.connect(lambda h=handle: self._on_job_done("_examples", h))
-        self._examples = handle
+        self.jobs.start(
+            "examples",
+            examples_job(self.overview, cfg),
+            on_finished=lambda ex: self._show_examples(ex) if ex is not None else None,
+            on_failed=self._show_error,
+        )
 
     def _on_form_compute_requested(self) -> None:
-        if self.overview is None or self._features is not None:
+        if self.overview is None or self.jobs.busy("features"):
             return
         try:
             cfg = self.form.config()
@@ -271,16 +258,19 @@ class DataPanel(QWidget):
             return self._show_error(str(exc))
         self.form.set_running(True)
         self.form.result.setText("Starting...")
-        handle = start_worker(features_job(self.overview.source, cfg), parent=self, background=True)
-        handle.progress.connect(self.buffer.push)
-        handle.finished.connect(self._on_features_finished)
-        handle.failed.connect(self._on_features_failed)
-        handle.done.connect(lambda h=handle: self._on_features_done(h))
-        self._features = handle
+        self.jobs.start(
+            "features",
+            features_job(self.overview.source, cfg),
+            on_progress=self.buffer.push,
+            on_finished=self._on_features_finished,
+            on_failed=self._on_features_failed,
+            on_done=self._on_features_done,
+            background=True,
+        )
 
     def _on_form_cancel_requested(self) -> None:
-        if self._features is not None:
-            self._features.request_stop()
+        if self.jobs.busy("features"):
+            self.jobs.stop("features")
             self.form.result.setText("Stopping...")
 
     def _on_buffer_events(self, events) -> None:
@@ -309,9 +299,7 @@ class DataPanel(QWidget):
     def _on_features_failed(self, text: str) -> None:
         self.form.result.setText(f"<span style='color:#a33'>{text}</span>")
 
-    def _on_features_done(self, handle) -> None:
-        if self._features is handle:
-            self._features = None
+    def _on_features_done(self) -> None:
         self.form.set_running(False)
 
     def _on_grid_example_selected(self, pos: int) -> None:
@@ -332,7 +320,7 @@ class DataPanel(QWidget):
         if not self._checked_output:
             self._play_problem = output_device_problem()
             self._checked_output = True
-        self.play_button.setEnabled(self._play_problem is None and self._player is None)
+        self.play_button.setEnabled(self._play_problem is None and not self.jobs.busy("play"))
         self.play_button.setToolTip(
             self._play_problem or "Play the selected clip as the network hears it"
         )
@@ -341,27 +329,23 @@ class DataPanel(QWidget):
     def _on_play_clicked(self) -> None:
         examples = self._examples_shown
         pos = self.grid.selected
-        if self._player is not None or not 0 <= pos < len(examples):
+        if self.jobs.busy("play") or not 0 <= pos < len(examples):
             return
         ex = examples[pos]
         if ex.waveform is None:
             return
         self.play_button.setEnabled(False)
-        handle = start_worker(play_job(ex.waveform, ex.sample_rate), parent=self)
-        handle.failed.connect(self._show_error)
-        handle.done.connect(lambda h=handle: self._on_player_done(h))
-        self._player = handle
+        self.jobs.start(
+            "play",
+            play_job(ex.waveform, ex.sample_rate),
+            on_failed=self._show_error,
+            on_done=self._on_player_done,
+        )
 
-    def _on_player_done(self, handle) -> None:
-        if self._player is handle:
-            self._player = None
+    def _on_player_done(self) -> None:
         examples = self._examples_shown
         if 0 <= self.grid.selected < len(examples):
             self._update_play_button(examples[self.grid.selected])
-
-    def _on_job_done(self, attr: str, handle) -> None:
-        if getattr(self, attr) is handle:
-            setattr(self, attr, None)
 
     # ----- messages
     def _say(self, text: str) -> None:
@@ -396,16 +380,10 @@ class DataPanel(QWidget):
             self.open_spec(spec)
 
     def screenshot_ready(self) -> bool:
-        busy = self._open is not None or self._examples is not None
+        busy = self.jobs.busy("open", "examples")
         return not busy and (self.overview is not None or self.message.isVisible())
 
     def shutdown(self) -> None:
         self.fetcher.shutdown()
-        for handle in (self._open, self._examples, self._features, self._player):
-            if handle is not None:
-                handle.request_stop()
-                # the worker's own quit request reaches the thread through this (blocked) GUI
-                # thread's event loop; asking directly lets the wait below end when the job does
-                handle.thread.quit()
-                handle.stop_and_wait(10000)
+        self.jobs.stop_all()
         self.buffer.stop()

@@ -11,7 +11,7 @@ from __future__ import annotations
 from PySide6.QtCore import QObject, Signal
 from PySide6.QtWidgets import QHBoxLayout, QLabel, QProgressBar, QPushButton, QWidget
 
-from app.workers import EventBuffer, start_worker
+from app.workers import EventBuffer, PanelJobs
 from engine.data.catalog import CATALOG, entry
 from engine.data.fetch import fetch, fetched, fetched_spec
 from engine.errors import SnnError
@@ -81,13 +81,13 @@ class FetchController(QObject):
     def __init__(self, parent=None):
         super().__init__(parent)
         self.strip = FetchStrip()
-        self.handle = None
+        self.jobs = PanelJobs(self)  # "fetch": one download at a time
         self.name = ""
         self.buffer = EventBuffer(self._on_buffer_events, parent=self)
         self.strip.cancel_button.clicked.connect(self.cancel)
 
     def start(self, name: str) -> None:
-        if self.handle is not None:
+        if self.jobs.busy("fetch"):
             self.failed.emit(f"{self.name} is still downloading: cancel it first")
             return
         try:
@@ -101,27 +101,25 @@ class FetchController(QObject):
             return
         self.name = row.name
         self.strip.show_running(row.name)
-        handle = start_worker(lambda stop, n=row.name: fetch(n, stop=stop), parent=self)
-        handle.progress.connect(self.buffer.push)
-        handle.finished.connect(self._on_handle_finished)
-        handle.failed.connect(self._on_handle_failed)
-        handle.done.connect(lambda h=handle: self._on_handle_done(h))
-        self.handle = handle
+        self.jobs.start(
+            "fetch",
+            lambda stop, n=row.name: fetch(n, stop=stop),
+            on_progress=self.buffer.push,
+            on_finished=self._on_handle_finished,
+            on_failed=self._on_handle_failed,
+        )
 
     def cancel(self) -> None:
         """Stop the download; the partial file stays, so the next fetch resumes it."""
-        if self.handle is not None:
-            self.handle.request_stop()
+        if self.jobs.busy("fetch"):
+            self.jobs.stop("fetch")
             self.strip.bar.setFormat("stopping...")
 
     def is_running(self) -> bool:
-        return self.handle is not None
+        return self.jobs.busy("fetch")
 
     def shutdown(self) -> None:
-        if self.handle is not None:
-            self.handle.request_stop()
-            self.handle.thread.quit()
-            self.handle.stop_and_wait(10000)
+        self.jobs.stop_all()
         self.buffer.stop()
 
     def _on_buffer_events(self, events) -> None:
@@ -142,7 +140,3 @@ class FetchController(QObject):
     def _on_handle_failed(self, text: str) -> None:
         self.strip.setVisible(False)
         self.failed.emit(text)
-
-    def _on_handle_done(self, handle) -> None:
-        if self.handle is handle:
-            self.handle = None

@@ -94,14 +94,14 @@ def test_compute_features_with_progress_then_cache(qtbot, make_panel, tmp_path):
     open_and_wait(qtbot, panel, f"folder:{root}")
     panel.form.compute.click()
     assert panel.form.cancel.isEnabled() and not panel.form.compute.isEnabled()
-    qtbot.waitUntil(lambda: panel._features is None, timeout=60000)
+    qtbot.waitUntil(lambda: not panel.jobs.busy("features"), timeout=60000)
     fs = panel.feature_set
     assert fs is not None and fs.x.shape == (13, 1, 20, 63)
     assert panel.form.progress.maximum() == panel.form.progress.value() == 13
     assert "<b>13</b> examples" in panel.form.result.text()
     assert panel.form.compute.isEnabled() and not panel.form.cancel.isEnabled()
     panel.form.compute.click()  # second run: from the cache
-    qtbot.waitUntil(lambda: panel._features is None, timeout=60000)
+    qtbot.waitUntil(lambda: not panel.jobs.busy("features"), timeout=60000)
     np.testing.assert_array_equal(panel.feature_set.x, fs.x)
 
 
@@ -111,7 +111,7 @@ def test_cancel_stops_feature_extraction(qtbot, make_panel, fsdd_dir, tmp_path, 
     open_and_wait(qtbot, panel, f"fsdd:{fsdd_dir}")
     panel.form.compute.click()
     panel.form.cancel.click()
-    qtbot.waitUntil(lambda: panel._features is None, timeout=30000)
+    qtbot.waitUntil(lambda: not panel.jobs.busy("features"), timeout=30000)
     assert panel.feature_set is None
     assert panel.form.result.text().startswith("Stopped")
 
@@ -158,8 +158,8 @@ def test_play_a_clip_on_a_virtual_output(qtbot, make_panel, tmp_path, pulse_serv
     panel.grid.select(2)
     panel._on_grid_example_selected(2)
     panel.play_button.click()
-    assert panel._player is not None and not panel.play_button.isEnabled()
-    with qtbot.waitSignal(panel._player.finished, timeout=30000) as done:
+    assert panel.jobs.busy("play") and not panel.play_button.isEnabled()
+    with qtbot.waitSignal(panel.jobs.current("play").finished, timeout=30000) as done:
         pass
     rate = 44100
     assert done.args[0] >= rate * 0.9  # a 1 s clip resampled to the device rate, all written
