@@ -37,6 +37,9 @@ class SummaryView(QWidget):
         self.facts.setWordWrap(True)
         self.facts.setTextFormat(Qt.TextFormat.RichText)
         self.facts.setTextInteractionFlags(Qt.TextInteractionFlag.TextSelectableByMouse)
+        self.proposal = QLabel()  # the feature settings the data call for
+        self.proposal.setWordWrap(True)
+        self.proposal.setTextInteractionFlags(Qt.TextInteractionFlag.TextSelectableByMouse)
         self.table = QTableWidget(0, 5)
         self.table.setEditTriggers(QAbstractItemView.EditTrigger.NoEditTriggers)
         self.table.verticalHeader().setVisible(False)
@@ -48,6 +51,7 @@ class SummaryView(QWidget):
         lay = QVBoxLayout(self)
         lay.setContentsMargins(0, 0, 0, 0)
         lay.addWidget(self.facts)
+        lay.addWidget(self.proposal)
         lay.addWidget(self.table, 1)
         lay.addWidget(self.skipped_label)
         lay.addWidget(self.skipped)
@@ -110,6 +114,15 @@ class SummaryView(QWidget):
             + (" (left out, listed below)" if s.n_skipped else "")
         )
         self.skipped.setVisible(s.n_skipped > 0)
+
+    def show_proposal(self, proposal) -> None:
+        """One line: the ``engine.audio.feature_proposal`` proposal (hidden for images)."""
+        text = proposal.describe() if proposal is not None else ""
+        self.proposal.setText(text[:1].upper() + text[1:])
+        self.proposal.setToolTip(
+            "Training uses these settings when the run gives no [features] (docs/recipe.md)"
+        )
+        self.proposal.setVisible(bool(text))
 
 
 class BalanceChart(QWidget):

@@ -24,6 +24,7 @@ class Item:
     split: str | None = None
     group: str | None = None
     index: int = 0
+    fold: str | None = None  # a manifest's cross-validation fold (engine.train.cross_validation)
 
 
 @dataclass(frozen=True)
