@@ -27,6 +27,10 @@ Sections (``SECTIONS``, an explicit list; each returns a JSON-safe dict):
     The Live tab's latency benchmark (``engine.bench.live_latency.live_latency``). A section whose
     code is absent reports ``"not available"``. The sections that need the window (UI stall,
     soak) live in ``app.bench_sections``; ``snn-explorer bench`` adds them to these.
+``cuda``, ``open_neuromorphic`` (not by default), ``distributed`` (not by default)
+    CUDA training step and memory against snnTorch, the Open Neuromorphic Linear+LIF case, and
+    samples/s of ``train --nproc 1`` and ``2``: :mod:`engine.bench.gpu`,
+    :mod:`engine.bench.data_parallel`.
 ``time_to_accuracy`` (not run by default: minutes of training)
     FSDD test accuracy against wall time for the reference recipe and the app's best recipe.
 
@@ -377,6 +381,19 @@ SECTIONS = (
     Section("inference", "engine.bench.suite:inference_section", True, "batch-1 latency"),
     Section("features", "engine.bench.suite:features_section", True, "cold MFCC, clips/s"),
     Section("live_latency", "engine.bench.suite:live_latency_section", True, "Live tab latency"),
+    Section("cuda", "engine.bench.gpu:cuda_section", True, "CUDA train step/memory vs snnTorch"),
+    Section(
+        "open_neuromorphic",
+        "engine.bench.gpu:open_neuromorphic_section",
+        False,
+        "Linear+LIF 16k neurons, T=500, B=16 (minutes on a CPU; not run by default)",
+    ),
+    Section(
+        "distributed",
+        "engine.bench.data_parallel:distributed_section",
+        False,
+        "train samples/s in 1 and 2 processes (a minute; not run by default)",
+    ),
     Section(
         "time_to_accuracy",
         "engine.bench.suite:time_to_accuracy_section",

@@ -122,6 +122,12 @@ def _path(backend, cur, shape, static) -> str:
     return "numba" if _use_numba(backend, cur, shape, static) else "torch"
 
 
+def lif_path(cur: torch.Tensor, backend: str = "auto") -> str:
+    """The implementation ``lif_sequence`` runs for a current like ``cur`` ``[T, ...]``:
+    "numba", "triton" or "torch" (what a benchmark names as the default path)."""
+    return _path(backend, cur, cur.shape[1:], False)
+
+
 def _use_numba(backend, cur, shape, static):
     if backend == "torch":
         return False

@@ -13,7 +13,6 @@ from __future__ import annotations
 import json
 import os
 import signal
-import struct
 import subprocess
 import sys
 import time
@@ -23,6 +22,7 @@ import numpy as np
 import pytest
 import torch
 
+from engine.bench.data_parallel import write_digits_idx
 from engine.train.checkpoint import load_checkpoint
 from engine.train.distributed import Group, launch_command, loss_weight, shard
 
@@ -45,20 +45,9 @@ readout_norm = false
 """
 
 
-def _write_idx(path: Path, array: np.ndarray) -> None:
-    head = struct.pack(">HBB", 0, 0x08, array.ndim) + struct.pack(f">{array.ndim}I", *array.shape)
-    path.write_bytes(head + array.astype(np.uint8).tobytes())
-
-
 @pytest.fixture(scope="module")
 def digits(tmp_path_factory):
-    from engine.data.samples import digits_sample
-
-    images, labels = digits_sample(8)
-    folder = tmp_path_factory.mktemp("digits-idx")
-    _write_idx(folder / "t10k-images-idx3-ubyte", np.round(images * 255))
-    _write_idx(folder / "t10k-labels-idx1-ubyte", labels)
-    return folder
+    return write_digits_idx(tmp_path_factory.mktemp("digits-idx"))
 
 
 def _env(cache: Path) -> dict:
