@@ -12,6 +12,7 @@ import os
 import numpy as np
 import pyqtgraph as pg
 import pyqtgraph.exporters  # noqa: F401 - registers the exporters
+from PySide6.QtGui import QPalette
 from PySide6.QtWidgets import QFileDialog
 
 from engine.atomic import atomic_path
@@ -34,6 +35,16 @@ PALETTE = [
 
 def color(i: int):
     return PALETTE[i % len(PALETTE)]
+
+
+def follow_palette(palette: QPalette) -> None:
+    """Draw the plots made from now on in ``palette``'s colours (the system's, light or dark):
+    its Base colour behind the data, its Text colour for axes, labels and titles. The main window
+    calls this with the application's palette before it builds the tabs."""
+    pg.setConfigOptions(
+        background=palette.color(QPalette.ColorRole.Base),
+        foreground=palette.color(QPalette.ColorRole.Text),
+    )
 
 
 def make_plot(

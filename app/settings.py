@@ -36,3 +36,27 @@ def read_value(settings: QSettings, key: str, default, kind=None):
         return kind(value)
     except (TypeError, ValueError):
         return default
+
+
+# ----- recently opened paths, one list per kind ("data", "run", "checkpoint", "audio")
+RECENT_MAX = 8
+
+
+def recent_paths(settings: QSettings, kind: str) -> list[str]:
+    """The recently opened paths of ``kind``, newest first (missing or bad entries: [])."""
+    value = settings.value(f"recent/{kind}", [])
+    if isinstance(value, str):  # QSettings gives a one-item list back as a plain string
+        value = [value] if value else []
+    return [str(v) for v in value] if isinstance(value, list) else []
+
+
+def add_recent(settings: QSettings, kind: str, path: str) -> list[str]:
+    """Put ``path`` first in the ``kind`` list (once; at most ``RECENT_MAX``); the new list."""
+    paths = [path] + [p for p in recent_paths(settings, kind) if p != path]
+    paths = paths[:RECENT_MAX]
+    settings.setValue(f"recent/{kind}", paths)
+    return paths
+
+
+def clear_recent(settings: QSettings) -> None:
+    settings.remove("recent")

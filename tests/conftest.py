@@ -81,3 +81,25 @@ def files(tmp_path_factory):
     from fuzzkit import Files
 
     return Files(tmp_path_factory.mktemp("fuzz"))
+
+
+# ----- scikit-learn's bundled digits as MNIST IDX files: a real data set with no download
+@pytest.fixture(scope="session")
+def digits_mnist_dir(tmp_path_factory):
+    """A folder with ``t10k-images/labels-idx*-ubyte.gz`` holding the 1797 bundled 8x8 digits
+    (upscaled to 28x28), so ``mnist:DIR`` opens them (first 80% train, the rest test)."""
+    import gzip
+    import struct
+
+    import numpy as np
+
+    from engine.data.samples import digits_sample
+
+    folder = tmp_path_factory.mktemp("digits")
+    images, labels = digits_sample(28)
+    images = (np.clip(images, 0, 1) * 255).astype(np.uint8)
+    with gzip.open(folder / "t10k-images-idx3-ubyte.gz", "wb") as fh:
+        fh.write(struct.pack(">IIII", 2051, len(images), 28, 28) + images.tobytes())
+    with gzip.open(folder / "t10k-labels-idx1-ubyte.gz", "wb") as fh:
+        fh.write(struct.pack(">II", 2049, len(labels)) + labels.astype(np.uint8).tobytes())
+    return folder

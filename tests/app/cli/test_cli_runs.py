@@ -6,37 +6,23 @@ A real one-epoch CSNN run on scikit-learn's bundled digits, written as MNIST IDX
 from __future__ import annotations
 
 import base64
-import gzip
 import json
 import re
-import struct
 
 import numpy as np
 import pytest
 
 from app.cli import main
-from engine.data.samples import digits_sample
 from engine.train.recorded_run import load_traces
 from engine.train.run_exports import read_steps, read_table
 from engine.train.run_folder import COMPARISON_COLUMNS, EPOCHS_CSV, TENSORBOARD_DIR, TRACES_FILE
 
 
-def _digits_idx(folder):
-    images, labels = digits_sample(28)
-    images = (np.clip(images, 0, 1) * 255).astype(np.uint8)
-    folder.mkdir()
-    with gzip.open(folder / "t10k-images-idx3-ubyte.gz", "wb") as fh:
-        fh.write(struct.pack(">IIII", 2051, len(images), 28, 28) + images.tobytes())
-    with gzip.open(folder / "t10k-labels-idx1-ubyte.gz", "wb") as fh:
-        fh.write(struct.pack(">II", 2049, len(labels)) + labels.astype(np.uint8).tobytes())
-    return folder
-
-
 @pytest.fixture(scope="module")
-def runs(tmp_path_factory):
+def runs(tmp_path_factory, digits_mnist_dir):
     """A folder with one CLI-trained CSNN run (TensorBoard on) and one plain CNN run."""
     base = tmp_path_factory.mktemp("runs")
-    data = _digits_idx(base / "digits")
+    data = digits_mnist_dir
     root = base / "runs"
     common = ["--data", f"mnist:{data}", "--epochs", "1", "--limit", "400", "--quiet"]
     argv = ["train", *common, "--model", "csnn", "--steps", "3", "--out", str(root / "snn")]
