@@ -17,9 +17,19 @@ until its end). ``adapt = 0`` gives a plain LIF (``S`` equal to :func:`lif_multi
 input current ``I[t]`` may include a recurrent term ``W_rec S[t-1]`` (:func:`alif_sequence`).
 
 :func:`alif_step` is the pure step function; :func:`alif_sequence` the plain loop over ``T``
-(autograd through every step) and :class:`ALIF` the module holding the parameters. No fused
-sequence path: the recurrent matmul inside the loop is most of the work (see
-docs/audio_models.md).
+(autograd through every step), the definition; :func:`alif_fused` the same sequence as one
+autograd node (forward loop without a graph, hand-written BPTT; spikes identical, gradients
+equal to float rounding, tests/engine/neuro/test_alif.py) and :class:`ALIF` the module holding
+the parameters, which trains through the fused path. BPTT of the fused path, with
+``v[t] = U[t] - Th[t]`` and ``f'`` the surrogate derivative::
+
+    dS[t] = gS[t] + dU[t+1] W_rec + da[t+1]          (recurrence and adaptation see S[t])
+    dv[t] = dS[t] f'(v[t])
+    dU[t] = gU[t] + dv[t] + dU[t+1] beta (1 - S[t] for "zero")
+    da[t] = ga[t] - adapt dv[t] + rho da[t+1]
+    dI[t] = dU[t],  dW_rec = sum_t dU[t]^T S[t-1],  dbeta = sum_t dU[t] (1 - S[t-1]) U[t-1]
+
+The initial state gets no gradient (a stream's carried state is a constant).
 """
 
 from __future__ import annotations
@@ -32,7 +42,7 @@ import torch.nn.functional as F
 from torch import nn
 
 from engine.errors import ConfigError
-from engine.neuro.surrogate import check_name, default_slope, spike
+from engine.neuro.surrogate import check_name, default_slope, spike, surrogate_grad
 
 ALIF_RESETS = ("subtract", "zero")
 
@@ -103,6 +113,90 @@ def alif_sequence(
     return torch.stack(spk_rec), torch.stack(mem_rec), state
 
 
+class _ALIFFunction(torch.autograd.Function):
+    """The whole sequence as one autograd node (see the module docstring for the recursion)."""
+
+    @staticmethod
+    def forward(ctx, cur, weight, beta_t, mem0, a0, s0, p: ALIFParams):
+        beta = beta_t if beta_t is not None else p.beta
+        steps = cur.shape[0]
+        mem_rec, a_rec, spk = (torch.empty_like(cur) for _ in range(3))
+        mem, a, s = mem0, a0, s0
+        for t in range(steps):
+            c = cur[t] if weight is None else cur[t] + F.linear(s, weight)
+            if p.reset == "subtract":
+                m = beta * mem + c - s * (p.threshold + p.adapt * a)
+            else:
+                m = beta * (1.0 - s) * mem + c
+            a = torch.add(p.rho * a, s, out=a_rec[t])
+            mem = mem_rec[t].copy_(m)
+            spk[t] = (mem - (p.threshold + p.adapt * a)) >= 0
+            s = spk[t]
+        ctx.save_for_backward(weight, beta_t, mem_rec, a_rec, spk, mem0, s0)
+        ctx.p = p
+        return spk, mem_rec, a_rec
+
+    @staticmethod
+    def backward(ctx, g_spk, g_mem, g_a):
+        weight, beta_t, mem_rec, a_rec, spk, mem0, s0 = ctx.saved_tensors
+        p = ctx.p
+        beta = beta_t.detach() if beta_t is not None else p.beta
+        steps = mem_rec.shape[0]
+        v = mem_rec - (p.threshold + p.adapt * a_rec)
+        slope = default_slope(p.surrogate) if p.slope is None else p.slope
+        f = surrogate_grad(p.surrogate, v, slope)
+        d_u = torch.empty_like(mem_rec)
+        next_u = next_a = None
+        for t in range(steps - 1, -1, -1):
+            ds = g_spk[t].clone() if g_spk is not None else torch.zeros_like(f[t])
+            if next_u is not None:
+                if weight is not None:
+                    ds.add_(next_u @ weight)
+                ds.add_(next_a)
+            dv = ds.mul_(f[t])
+            du = d_u[t]
+            du.copy_(dv)
+            if g_mem is not None:
+                du.add_(g_mem[t])
+            da = dv * -p.adapt
+            if g_a is not None:
+                da.add_(g_a[t])
+            if next_u is not None:
+                carry = next_u * beta
+                if p.reset == "zero":
+                    carry.mul_(1.0 - spk[t])
+                du.add_(carry)
+                da.add_(next_a, alpha=p.rho)
+            next_u, next_a = du, da
+        s_prev = torch.cat([s0.unsqueeze(0), spk[:-1]])
+        g_w = g_beta = None
+        if weight is not None and ctx.needs_input_grad[1]:
+            g_w = d_u.flatten(0, -2).t() @ s_prev.flatten(0, -2)
+        if beta_t is not None and ctx.needs_input_grad[2]:
+            u_prev = torch.cat([mem0.unsqueeze(0), mem_rec[:-1]])
+            if p.reset == "zero":
+                u_prev = u_prev * (1.0 - s_prev)
+            g_beta = (d_u * u_prev).sum().reshape(beta_t.shape)
+        return d_u, g_w, g_beta, None, None, None, None
+
+
+def alif_fused(
+    cur: torch.Tensor,
+    p: ALIFParams,
+    state: ALIFState | None = None,
+    rec_weight: torch.Tensor | None = None,
+):
+    """:func:`alif_sequence` as one autograd node: ``(spikes, membranes, final state)``."""
+    if state is None:
+        state = alif_init(cur.shape[1:], cur.dtype, cur.device)
+    if cur.shape[0] == 0:
+        return cur.new_empty(cur.shape), cur.new_empty(cur.shape), state
+    beta_t = p.beta if isinstance(p.beta, torch.Tensor) else None
+    mem0, a0, s0 = (v.detach().to(cur.dtype) for v in state)
+    spk, mem, a = _ALIFFunction.apply(cur, rec_weight, beta_t, mem0, a0, s0, p)
+    return spk, mem, ALIFState(mem[-1], a[-1], spk[-1])
+
+
 def _number(name: str, value, lo: float, hi: float) -> float:
     if isinstance(value, bool) or not isinstance(value, (int, float)) or not math.isfinite(value):
         raise ConfigError(f"model_options.{name}: {value!r} must be a finite number")
@@ -158,12 +252,12 @@ class ALIF(nn.Module):
         return alif_init((batch, n), dtype, device)
 
     def forward(self, cur, state: ALIFState | None = None, rec_weight=None):
-        """``(spikes, membranes, state)`` for ``cur [T, B, N]`` (see :func:`alif_sequence`)."""
+        """``(spikes, membranes, state)`` for ``cur [T, B, N]`` (:func:`alif_fused`)."""
         if cur.dtype in (torch.float16, torch.bfloat16):
             cur = cur.float()  # membranes in float32 under autocast
         if rec_weight is not None:
             rec_weight = rec_weight.to(cur.dtype)
-        return alif_sequence(cur, self.params(), state, rec_weight)
+        return alif_fused(cur, self.params(), state, rec_weight)
 
     def extra_repr(self) -> str:
         return (

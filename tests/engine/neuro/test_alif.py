@@ -6,7 +6,7 @@ import pytest
 import torch
 
 from engine.errors import ConfigError
-from engine.neuro.alif import ALIF, ALIFParams, alif_init, alif_sequence, alif_step
+from engine.neuro.alif import ALIF, ALIFParams, alif_fused, alif_init, alif_sequence, alif_step
 from engine.neuro.lif import lif_multistep
 
 
@@ -88,3 +88,24 @@ def test_bad_options_give_one_line_naming_the_field(opts, field):
     with pytest.raises(ConfigError, match=field) as err:
         ALIF(**opts)
     assert "\n" not in str(err.value)
+
+
+@pytest.mark.parametrize("reset", ["subtract", "zero"])
+def test_fused_path_equals_the_plain_loop_spikes_exact_gradients_close(reset):
+    g = torch.Generator().manual_seed(4)
+    cur = (torch.randn(40, 6, 24, generator=g) * 0.8).requires_grad_()
+    w = (torch.randn(24, 24, generator=g) * 0.3).requires_grad_()
+    beta = torch.tensor(0.85, requires_grad=True)
+    p = ALIFParams(beta=beta, rho=0.95, adapt=0.7, reset=reset)
+    g_spk, g_mem = torch.randn(40, 6, 24, generator=g), torch.randn(40, 6, 24, generator=g)
+    results = []
+    for fn in (alif_sequence, alif_fused):
+        spk, mem, end = fn(cur, p, rec_weight=w)
+        loss = (spk * g_spk).sum() + (mem * g_mem).sum() + end.adapt.sum()
+        results.append((spk, mem, end, *torch.autograd.grad(loss, [cur, w, beta])))
+    (s0, m0, e0, *g0), (s1, m1, e1, *g1) = results
+    assert torch.equal(s0, s1) and 0.02 < float(s0.mean()) < 0.5
+    assert torch.equal(m0, m1) and all(torch.equal(a, b) for a, b in zip(e0, e1))
+    for a, b in zip(g0, g1):
+        assert a.abs().max() > 0
+        torch.testing.assert_close(b, a, rtol=1e-5, atol=1e-5 * float(a.abs().max()))
