@@ -20,7 +20,7 @@ from PySide6.QtWidgets import QFileDialog, QHBoxLayout, QScrollArea, QTabWidget,
 from app.panels.live_controls import NO_MODEL, LiveControls
 from app.panels.live_record import RecordView
 from app.panels.live_views import LiveViews
-from app.workers import EventBuffer, start_worker
+from app.workers import EventBuffer, PanelJobs
 from engine.audio.load import AUDIO_EXTENSIONS
 from engine.errors import SnnError
 from engine.live.listen import (
@@ -65,7 +65,7 @@ class LivePanel(QWidget):
         self.predictor = None
         self.checkpoint = ""
         self.devices: list = []
-        self.worker = None  # the live stream or a file being classified
+        self.jobs = PanelJobs(self)  # "audio": the live stream or a file being classified
         self.mode = ""  # "live" or "file"
         self.buffer = EventBuffer(self._on_buffer_events, 40, self)
         self.shown = RingBuffer(1)
@@ -141,7 +141,7 @@ class LivePanel(QWidget):
         return True
 
     def _sync(self) -> None:
-        running = self.worker is not None and self.worker.is_running()
+        running = self._busy()
         self.controls.set_listening(running and self.mode == "live")
         self.controls.start.setEnabled(
             self.predictor is not None
@@ -167,27 +167,26 @@ class LivePanel(QWidget):
         self.latencies.clear()
         self.views.clear()
         self.mode = "live"
-        self.worker = self._start(lambda stop: listen(predictor, cfg, stop))
+        self._start(lambda stop: listen(predictor, cfg, stop))
         self.controls.set_message("Listening...")
         self._sync()
         return True
 
     def stop(self) -> None:
-        if self.worker is not None and self.worker.is_running():
-            self.worker.request_stop()
+        self.jobs.stop("audio")
 
     def _busy(self) -> bool:
-        return self.worker is not None and self.worker.is_running()
+        return self.jobs.busy("audio")
 
     def _start(self, factory):
-        handle = start_worker(
+        handle = self.jobs.start(
+            "audio",
             factory,
-            self,
             on_progress=self.buffer.push,
             on_finished=self._on_worker_finished,
             on_failed=self._on_worker_failed,
+            on_done=self._sync,  # buttons follow the thread, which ends after the job
         )
-        handle.done.connect(self._sync)  # buttons follow the thread, which ends after the job
         return handle
 
     # ----- files
@@ -207,7 +206,7 @@ class LivePanel(QWidget):
         self.views.clear()
         self.mode = "file"
         self.controls.file_info.setText(f"Classifying {Path(path).name}...")
-        self.worker = self._start(
+        self._start(
             lambda stop: classify_file(predictor, path, window_s=window, hop_s=hop, stop=stop)
         )
         self._sync()
@@ -394,7 +393,7 @@ class LivePanel(QWidget):
         return not getattr(self, "_screenshot_waiting", False) or not self._busy()
 
     def shutdown(self) -> None:
-        if self.worker is not None and not self.worker.stop_and_wait(10000):
-            log.warning("the live audio thread did not stop within 10 s")
+        if not self.jobs.stop_all():
+            log.warning("the live audio thread did not stop in time")
         self.record.shutdown()
         self.buffer.stop()

@@ -37,7 +37,7 @@ from PySide6.QtWidgets import (
 from app.panels.live_views import LevelMeter
 from app.plotting import color, make_plot
 from app.settings import read_value
-from app.workers import EventBuffer, start_worker
+from app.workers import EventBuffer, PanelJobs
 from engine.errors import SnnError
 from engine.live.recording import (
     BACKGROUND,
@@ -68,7 +68,7 @@ class RecordView(QWidget):
         super().__init__(parent)
         self.context = context
         self._device_index = device_index  # callable: the Live tab's chosen capture device
-        self.worker = None
+        self.jobs = PanelJobs(self)  # "record": recording or playing a clip
         self.buffer = EventBuffer(self._on_buffer_events, 40, self)
         self.saved: list[str] = []  # paths recorded in this session, newest last
         self.error = ""
@@ -173,7 +173,7 @@ class RecordView(QWidget):
         return self.label.currentText().strip()
 
     def busy(self) -> bool:
-        return self.worker is not None and self.worker.is_running()
+        return self.jobs.busy("record")
 
     def refresh(self) -> None:
         """Re-read counts and the clip list from the folder."""
@@ -249,19 +249,17 @@ class RecordView(QWidget):
         return True
 
     def stop(self) -> None:
-        if self.busy():
-            self.worker.request_stop()
+        self.jobs.stop("record")
 
     def _start(self, factory):
-        handle = start_worker(
+        handle = self.jobs.start(
+            "record",
             factory,
-            self,
             on_progress=self.buffer.push,
             on_finished=self._on_worker_finished,
             on_failed=self._on_worker_failed,
+            on_done=self._sync,  # buttons follow the thread, which ends after the job
         )
-        handle.done.connect(self._sync)  # buttons follow the thread, which ends after the job
-        self.worker = handle
         self._sync()
         return handle
 
@@ -385,8 +383,8 @@ class RecordView(QWidget):
         self.label.setEditText(read_value(s, "record/label", "", str))
 
     def shutdown(self) -> None:
-        if self.worker is not None and not self.worker.stop_and_wait(10000):
-            log.warning("the recording thread did not stop within 10 s")
+        if not self.jobs.stop_all():
+            log.warning("the recording thread did not stop in time")
         self.buffer.stop()
 
 
