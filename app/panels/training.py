@@ -199,8 +199,11 @@ class TrainingPanel(TrainingFilesMixin, QWidget):
         self.stop_latency_s = None
         self.events_seen = 0
         self.buffer = EventBuffer(self._on_buffer_events, 33, self)
+        board = self.setup.tensorboard.isChecked()
         self.worker = start_worker(
-            lambda stop: train_recorded(cfg, run_dir, resume=resume, stop=stop, data=data),
+            lambda stop: train_recorded(
+                cfg, run_dir, resume=resume, stop=stop, data=data, tensorboard=board
+            ),
             self,
             on_progress=self._on_worker_progress,
             on_failed=self._on_worker_failed,
@@ -356,6 +359,7 @@ class TrainingPanel(TrainingFilesMixin, QWidget):
     def save_state(self, s) -> None:
         s.setValue("runs_folder", self.runs.folder.text())
         s.setValue("view", self.tabs.currentIndex())
+        s.setValue("tensorboard", self.setup.tensorboard.isChecked())
         try:
             s.setValue("config", self.setup.config().to_json())
         except SnnError:
@@ -367,6 +371,7 @@ class TrainingPanel(TrainingFilesMixin, QWidget):
         folder = read_value(s, "runs_folder", "", str)
         if folder:
             self.runs.folder.setText(folder)
+        self.setup.tensorboard.setChecked(read_value(s, "tensorboard", False, bool))
         text = read_value(s, "config", "", str)
         if text:
             try:

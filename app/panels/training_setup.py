@@ -163,6 +163,13 @@ class SetupPane(QWidget):
         form.addRow("Device", self.device)
         self.seed = _spin(0, 2**31 - 1, d.seed)
         form.addRow("Seed", self.seed)
+        # not a run setting (it does not change the model): a way of recording the run
+        self.tensorboard = QCheckBox("TensorBoard files (run folder/tb)")
+        self.tensorboard.setToolTip(
+            "Also write TensorBoard event files into the run folder's tb/ "
+            "(needs the tensorboard package: pip install 'snn-explorer[tensorboard]')"
+        )
+        form.addRow("Logging", self.tensorboard)
         root.addWidget(box)
 
         box = QGroupBox("Augmentation (training split only)")

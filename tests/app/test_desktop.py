@@ -3,6 +3,8 @@ File > Recent, Ctrl+Return / Esc, Ctrl+S, and plots that follow a dark palette."
 
 from __future__ import annotations
 
+from pathlib import Path
+
 import numpy as np
 import pytest
 import soundfile as sf
@@ -15,6 +17,7 @@ from app.open_paths import path_kind
 from app.plotting import follow_palette
 from app.settings import RECENT_MAX, recent_paths
 from engine.train.config import RunConfig
+from engine.train.run_folder import STEPS_CSV, TENSORBOARD_DIR
 
 
 def _settings(path) -> QSettings:
@@ -121,6 +124,7 @@ def test_ctrl_return_starts_training_and_esc_stops_it(window, qtbot, tmp_path, d
     cfg = RunConfig(data=f"mnist:{digits_mnist_dir}", model="csnn", steps=2, epochs=20)
     training.setup.set_config(cfg.replace(batch=32, limit=300, seed=0))
     training.runs.folder.setText(str(tmp_path / "runs"))
+    training.setup.tensorboard.setChecked(True)
     window.show_tab("neuron")
     with qtbot.waitSignal(training.runStarted, timeout=10000) as started:
         qtbot.keyClick(window, Qt.Key.Key_Return, Qt.KeyboardModifier.ControlModifier)
@@ -132,6 +136,9 @@ def test_ctrl_return_starts_training_and_esc_stops_it(window, qtbot, tmp_path, d
     assert training.history.finished is not None
     assert training.history.finished.status == "stopped"
     assert recent_paths(window.settings, "run")[0] == started.args[0]
+    run = Path(started.args[0])
+    assert list((run / TENSORBOARD_DIR).glob("events.out.tfevents.*"))  # the tab's check box
+    assert (run / STEPS_CSV).read_text().count("\n") >= 2  # header and the steps done
 
 
 def test_recent_lists_update_and_persist(qtbot, tmp_path):
