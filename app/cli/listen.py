@@ -31,6 +31,13 @@ def add_parser(sub) -> None:
         "--file", default=None, help="classify this audio file instead of the microphone"
     )
     p.add_argument("--list-devices", action="store_true", help="list capture devices and exit")
+    p.add_argument(
+        "--threshold",
+        type=float,
+        default=None,
+        metavar="P",
+        help="say 'unknown' when the top probability is under P (default 0.5; 0 = never)",
+    )
     p.set_defaults(func=run)
 
 
@@ -57,14 +64,15 @@ def _line(event, show_windows: bool) -> str | None:
     from engine.live.listen import SoundEvent, WindowPrediction
 
     if isinstance(event, SoundEvent):
+        guess = f", best guess {event.class_name!r}" if event.said != event.class_name else ""
         return (
-            f"* {event.start_s:7.2f}-{event.end_s:.2f} s  heard {event.class_name!r} "
-            f"({event.confidence:.2f})"
+            f"* {event.start_s:7.2f}-{event.end_s:.2f} s  heard {event.said!r} "
+            f"({event.confidence:.2f}{guess})"
         )
     if isinstance(event, WindowPrediction) and show_windows:
         skipped = f", {event.dropped} skipped" if event.dropped else ""
         # a silent window still gets a class; say it is silence rather than name one
-        said = "(quiet)     " if event.quiet else f"{event.class_name:<12}"
+        said = "(quiet)     " if event.quiet else f"{event.said:<12}"
         return (
             f"  {event.end_s:7.2f} s  {said} {event.confidence:.2f}  "
             f"[{event.latency_ms:.1f} ms{skipped}]"
@@ -81,6 +89,12 @@ def run(args) -> int:
         raise ConfigError("--checkpoint is required (a trained audio model: checkpoint.pt)")
     for name in ("hop", "window", "seconds"):
         _positive(name, getattr(args, name))
+    from engine.train.unknown import DEFAULT_THRESHOLD
+
+    if args.threshold is None:
+        args.threshold = DEFAULT_THRESHOLD
+    if not 0.0 <= args.threshold <= 1.0:
+        raise ConfigError(f"--threshold {args.threshold} must be between 0 and 1")
     from engine.train.checkpoint import Predictor
 
     predictor = Predictor.from_checkpoint(args.checkpoint)
@@ -97,6 +111,7 @@ def run(args) -> int:
         hop_s=args.hop,
         seconds=args.seconds,
         audio_events=False,
+        threshold=args.threshold,
     )
     gen = listen(predictor, config)
     summary = None
@@ -130,7 +145,9 @@ def _classify_file(predictor, args, show_windows: bool) -> int:
     from engine.live.listen import classify_waveform
 
     y, sr = load_audio(args.file)
-    events = classify_waveform(predictor, y, sr, window_s=args.window, hop_s=args.hop)
+    events = classify_waveform(
+        predictor, y, sr, window_s=args.window, hop_s=args.hop, threshold=args.threshold
+    )
     for event in events:
         text = _line(event, show_windows or len(events) == 1)
         if text is not None:

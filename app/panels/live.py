@@ -17,7 +17,7 @@ from pathlib import Path
 import numpy as np
 from PySide6.QtWidgets import QFileDialog, QHBoxLayout, QScrollArea, QTabWidget, QWidget
 
-from app.panels.live_controls import NO_MODEL, LiveControls
+from app.panels.live_controls import NO_MODEL, LiveControls, said
 from app.panels.live_record import RecordView
 from app.panels.live_views import LiveViews
 from app.workers import EventBuffer, PanelJobs
@@ -159,6 +159,7 @@ class LivePanel(QWidget):
             window_s=self.controls.window_s(),
             hop_s=self.controls.hop.value(),
             keep_features=True,
+            threshold=self.controls.threshold.value(),
         )
         predictor = self.predictor
         self.error = ""
@@ -229,7 +230,8 @@ class LivePanel(QWidget):
                 if self.mode == "file":
                     self.file_result.append(ev)
                 self.views.show_heard(
-                    f"heard: {ev.class_name}  ({ev.confidence:.0%}) at {ev.start_s:.1f} s"
+                    f"heard: {said(ev.prediction, self.controls.threshold.value())}  "
+                    f"({ev.class_name} {ev.confidence:.0%}) at {ev.start_s:.1f} s"
                 )
                 self.views.show_sound(ev.start_s, ev.end_s)
             elif isinstance(ev, LiveStarted):
@@ -300,7 +302,8 @@ class LivePanel(QWidget):
         else:
             self.views.show_window(best.start / best.sample_rate, best.end / best.sample_rate)
             what = f"{len(sounds)} sound(s), {len(windows)} window(s); showing the most confident"
-        self.views.show_heard(f"{name}: {best.class_name}  ({best.confidence:.0%})")
+        word = said(best, self.controls.threshold.value())
+        self.views.show_heard(f"{name}: {word}  ({best.class_name} {best.confidence:.0%})")
         self.views.show_latency(f"inference {best.latency_ms:.0f} ms  ")
         self.controls.file_info.setText(f"{name}: {what}.")
 

@@ -16,10 +16,12 @@ from PySide6.QtWidgets import (
 )
 
 from app.settings import read_value
+from engine.train.unknown import DEFAULT_THRESHOLD, UNKNOWN
 
 NO_MODEL = (
-    "No model loaded. Train one in the Training tab (it appears here when it is saved), "
-    "or open a checkpoint file (checkpoint.pt / best.pt)."
+    "No model loaded. To get going, download a data set from the Data tab's Examples menu "
+    "(or record your own clips in this tab's record mode) and train on it in the Training tab "
+    "(the model appears here when it is saved), or open a checkpoint file (best.pt)."
 )
 
 
@@ -69,9 +71,19 @@ class LiveControls(QWidget):
         self.hop.setValue(0.25)
         self.hop.setSuffix(" s")
         self.hop.setToolTip("Time between two classified windows")
+        self.threshold = QDoubleSpinBox()
+        self.threshold.setRange(0.0, 1.0)
+        self.threshold.setSingleStep(0.05)
+        self.threshold.setDecimals(2)
+        self.threshold.setValue(DEFAULT_THRESHOLD)
+        self.threshold.setToolTip(
+            "Say 'unknown' when the most likely class has a lower probability than this "
+            "(or the window is quiet); 0 always names a class"
+        )
         form = QFormLayout()
         form.addRow("Window", self.window)
         form.addRow("Hop", self.hop)
+        form.addRow("Unknown under", self.threshold)
         self.start = QPushButton("Start listening")
         self.start.setCheckable(True)
         self.mic_status = _wrapping("")
@@ -135,13 +147,23 @@ class LiveControls(QWidget):
     def save_state(self, s) -> None:
         s.setValue("window", self.window.value())
         s.setValue("hop", self.hop.value())
+        s.setValue("threshold", self.threshold.value())
         s.setValue("device", self.device.currentText())
         s.setValue("follow_training", self.follow_training.isChecked())
 
     def restore_state(self, s) -> None:
         self.window.setValue(read_value(s, "window", 0.0, float))
         self.hop.setValue(read_value(s, "hop", 0.25, float))
+        self.threshold.setValue(read_value(s, "threshold", DEFAULT_THRESHOLD, float))
         self.follow_training.setChecked(read_value(s, "follow_training", True, bool))
         index = self.device.findText(read_value(s, "device", "", str))
         if index >= 0:
             self.device.setCurrentIndex(index)
+
+
+def said(pred, threshold: float) -> str:
+    """The class name to show for a prediction, or ``unknown`` under ``threshold`` (or quiet);
+    read at display time, so the spin box applies at once."""
+    if getattr(pred, "quiet", False) or pred.confidence < threshold:
+        return UNKNOWN
+    return pred.class_name

@@ -40,6 +40,7 @@ from engine.live.window import (
     WindowPrediction,
     latency_summary,
 )
+from engine.train.unknown import DEFAULT_THRESHOLD
 
 __all__ = [
     "NO_DEVICE",
@@ -123,6 +124,7 @@ class LiveConfig:
     keep_waveform: bool = False
     keep_features: bool = False
     gate: dict | None = None
+    threshold: float = DEFAULT_THRESHOLD  # under it a prediction is "unknown"
 
     def __post_init__(self):
         if not self.hop_s > 0:
@@ -163,6 +165,7 @@ def listen(
         keep_waveform=cfg.keep_waveform,
         keep_features=cfg.keep_features,
         gate=cfg.gate,
+        threshold=cfg.threshold,
     )
     limit = None if cfg.seconds is None else int(round(cfg.seconds * cap.sample_rate))
     reason = "stopped"
@@ -214,6 +217,7 @@ def classify_waveform(
     keep_waveform: bool = False,
     keep_features: bool = False,
     gate: dict | None = None,
+    threshold: float = DEFAULT_THRESHOLD,
 ) -> list[WindowPrediction | SoundEvent]:
     """A recorded waveform, classified as the live classifier would classify it streamed.
 
@@ -236,6 +240,7 @@ def classify_waveform(
         keep_waveform=keep_waveform,
         keep_features=keep_features,
         gate=gate,
+        threshold=threshold,
     )
     clf.warm_up()
     if len(y) <= clf.window:
@@ -270,6 +275,7 @@ def classify_file(
     window_s: float | None = None,
     hop_s: float = 0.25,
     stop: threading.Event | None = None,
+    threshold: float = DEFAULT_THRESHOLD,
 ) -> Generator[FileOpened | WindowPrediction | SoundEvent, None, list]:
     """:func:`classify_waveform` on an audio file, as events (with waveforms and features).
 
@@ -282,7 +288,14 @@ def classify_file(
     y, _ = load_audio(path, sample_rate=rate)
     yield FileOpened(str(path), y, rate)
     events = classify_waveform(
-        predictor, y, rate, window_s=window_s, hop_s=hop_s, keep_waveform=True, keep_features=True
+        predictor,
+        y,
+        rate,
+        window_s=window_s,
+        hop_s=hop_s,
+        keep_waveform=True,
+        keep_features=True,
+        threshold=threshold,
     )
     for event in events:
         if stop is not None and stop.is_set():

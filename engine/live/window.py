@@ -8,7 +8,8 @@ at the start or at the end): a :class:`SoundEvent`, the "what was just said" ans
 
 Latency is measured from the arrival of the block holding a window's last sample to the end of
 its prediction. When inference falls behind, stale hop windows are skipped (never sounds), so
-the classifier never lags further and further behind the microphone.
+the classifier never lags further and further behind the microphone. A prediction whose top
+probability is under ``threshold``, or of a quiet window, is ``unknown`` (``said``).
 
 A ``predictor`` is anything with ``predict_waveform(y, sr)`` returning a prediction with
 ``index`` (class number), ``probs`` and ``output_spikes``, plus ``feature_config`` (its
@@ -26,6 +27,7 @@ from dataclasses import dataclass
 import numpy as np
 
 from engine.audio.load import resample
+from engine.train.unknown import DEFAULT_THRESHOLD, UNKNOWN
 
 
 # ---------------------------------------------------------------------------------- buffer
@@ -158,10 +160,16 @@ class WindowPrediction:
     quiet: bool = False  # no 10-ms frame of the window rose above the level gate's threshold
     waveform: np.ndarray | None = None  # the clip the model saw, at its rate (when asked for)
     features: np.ndarray | None = None  # [F, frames] what the model saw (when asked for)
+    unknown: bool = False  # top probability under the classifier's threshold, or quiet
 
     @property
     def confidence(self) -> float:
         return float(self.probs[self.label])
+
+    @property
+    def said(self) -> str:
+        """What to tell the user: the class name, or ``unknown``."""
+        return UNKNOWN if self.unknown else self.class_name
 
     @property
     def end_s(self) -> float:
@@ -189,6 +197,10 @@ class SoundEvent:
     @property
     def class_name(self) -> str:
         return self.prediction.class_name
+
+    @property
+    def said(self) -> str:
+        return self.prediction.said
 
     @property
     def confidence(self) -> float:
@@ -247,9 +259,11 @@ class SlidingWindowClassifier:
         keep_waveform: bool = False,
         keep_features: bool = False,
         gate: dict | None = None,
+        threshold: float = DEFAULT_THRESHOLD,
     ):
         cfg = predictor.feature_config
         self.predictor = predictor
+        self.threshold = float(threshold)  # under it a prediction is "unknown" (may be changed)
         self.model_rate = int(cfg.sample_rate)
         self.align = str(getattr(cfg, "align", "centre"))
         self.sample_rate = int(sample_rate)
@@ -369,6 +383,9 @@ class SlidingWindowClassifier:
         # engine.train.checkpoint.Prediction: ``index`` is the class number, ``label`` its name
         label = int(pred.index) if hasattr(pred, "index") else int(pred.label)
         spikes = getattr(pred, "output_spikes", None)
+        probs = np.asarray(pred.probs, dtype=np.float32)
+        quiet = self._quiet(y)
+        top = float(probs[label]) if 0 <= label < len(probs) else 0.0
         return WindowPrediction(
             index=index,
             start=start,
@@ -378,14 +395,15 @@ class SlidingWindowClassifier:
             class_name=(
                 self.class_names[label] if 0 <= label < len(self.class_names) else str(label)
             ),
-            probs=np.asarray(pred.probs, dtype=np.float32),
+            probs=probs,
             output_spikes=None if spikes is None else np.asarray(spikes, dtype=np.float32),
             latency_ms=latency,
             rms=float(np.sqrt(np.mean(np.square(y)))) if len(y) else 0.0,
             dropped=skipped,
-            quiet=self._quiet(y),
+            quiet=quiet,
             waveform=seen if self.keep_waveform else None,
             features=features,
+            unknown=quiet or top < self.threshold,
         )
 
     def _quiet(self, y: np.ndarray) -> bool:
