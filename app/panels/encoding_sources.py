@@ -111,7 +111,8 @@ def load_audio_file(path: str) -> LoadedInput:
 
 
 def load_dataset_item(source, index: int) -> LoadedInput:
-    """Item ``index`` of an opened ``engine.data.specs`` source (an audio clip or an image)."""
+    """Item ``index`` of an opened ``engine.data.specs`` source (an audio clip, an image, or a
+    spike raster of SHD/SSC)."""
     from engine.audio.features import compute_features, prepare_clip
 
     i = int(np.clip(index, 0, len(source) - 1))
@@ -121,6 +122,11 @@ def load_dataset_item(source, index: int) -> LoadedInput:
     if source.kind == "image":
         img = np.asarray(source.load(i), dtype=np.float64)
         return LoadedInput(img, f"{source.spec} #{i}", f"{name} ({where})", len(source))
+    if source.kind == "spikes":  # SHD/SSC: the input already is a raster [channels, bins]
+        raster = np.asarray(source.load(i), dtype=np.float64)
+        c, t = raster.shape
+        title = f"Input spikes of #{i}: {c} channels x {t} bins of {source.dt * 1000:g} ms"
+        return LoadedInput(raster, title, f"class {name} ({where})", len(source))
     cfg = feature_config()
     y = prepare_clip(source.load(i), source.sample_rate(i), cfg)
     mfcc = compute_features(y, cfg)
