@@ -30,6 +30,7 @@ import torch
 
 from engine.atomic import write_with
 from engine.errors import CheckpointError, SnnError
+from engine.train.crops import crop_views
 
 FORMAT = "snn-explorer-checkpoint"
 VERSION = 1
@@ -247,7 +248,9 @@ class Predictor:
             cfg = FeatureConfig.from_dict(self._feature_dict)
         except (TypeError, ValueError) as exc:
             raise SnnError(f"feature config: {_short(exc)}") from None
-        if cfg.kind != "image" and tuple(self.input_shape[1:]) != tuple(cfg.shape()):
+        cropped = self.config.crop_s > 0 and self.input_shape[1] == cfg.n_features
+        fits = tuple(self.input_shape[1:]) == tuple(cfg.shape()) or cropped
+        if cfg.kind != "image" and not fits:
             raise SnnError(
                 f"its feature settings give {cfg.shape()} features, the model takes "
                 f"{self.input_shape[1:]}"
@@ -275,22 +278,21 @@ class Predictor:
         x = np.asarray(x, dtype=np.float32)
         if x.ndim == len(self.input_shape):
             x = x[:, None]
-        if tuple(x.shape[1:]) != self.input_shape:
+        whole = self.config.crop_s > 0 and x.shape[-1] > self.input_shape[-1]
+        if tuple(x.shape[1:]) != self.input_shape and not whole:
             raise SnnError(
                 f"input of shape {tuple(x.shape[1:])} does not fit this model, which takes "
                 f"{self.input_shape}; use the feature settings stored in the checkpoint"
             )
         c = self.config
         gen = torch.Generator(device=self.device).manual_seed(c.seed)
-        out = run_model(
-            self.model,
-            torch.from_numpy(x).to(self.device),
-            c.steps,
-            c.encoder,
-            c.encoder_options,
-            generator=gen,
-        )
-        logits, decision = class_scores(out, c.loss, c.predict)
+        xt = torch.from_numpy(x).to(self.device)
+        views = crop_views(xt, self.input_shape[-1] if whole else 0)
+        logits = decision = 0.0
+        for view in views:  # a model trained on crops: mean scores over the clip's crops
+            out = run_model(self.model, view, c.steps, c.encoder, c.encoder_options, generator=gen)
+            parts = class_scores(out, c.loss, c.predict)
+            logits, decision = logits + parts[0] / len(views), decision + parts[1] / len(views)
         probs = torch.softmax(logits.float(), dim=1).cpu().numpy()
         pred = decision.argmax(1).cpu().numpy()
         spikes = out.spikes.cpu().numpy().astype(np.uint8) if self.spiking else None

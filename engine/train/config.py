@@ -60,7 +60,9 @@ class RunConfig:
     are cut in the same proportion). ``patience`` > 0 stops after that many epochs without a
     better validation accuracy. ``select`` keeps the last epoch's weights ("last") or the best
     validation epoch's ("best_val"): that model is best.pt and is tested. ``clip_grad`` > 0
-    clips the gradient norm.
+    clips the gradient norm. ``mixup`` > 0 mixes pairs of training examples and their labels
+    with a weight drawn from Beta(mixup, mixup). ``crop_s`` > 0 trains on random crops of that
+    many seconds of each clip's features and tests on the mean over overlapping crops.
     """
 
     data: str = ""
@@ -92,6 +94,8 @@ class RunConfig:
     select: str = "last"
     clip_grad: float = 1.0
     label_smoothing: float = 0.0
+    mixup: float = 0.0
+    crop_s: float = 0.0
     class_weighting: str = "none"
     seed: int = 0
     device: str = "auto"
@@ -207,6 +211,10 @@ def _check(c: RunConfig) -> None:
             raise ConfigError(f"{name}: {getattr(c, name)} must be 0 or more")
     if not 0.0 <= c.label_smoothing < 1.0:
         raise ConfigError(f"label_smoothing: {c.label_smoothing} must lie in [0, 1)")
+    if not 0.0 <= c.mixup <= 10.0:
+        raise ConfigError(f"mixup: {c.mixup} must lie in [0, 10] (Beta alpha; 0 = off)")
+    if not 0.0 <= c.crop_s <= 600.0:
+        raise ConfigError(f"crop_s: {c.crop_s} must be 0 (whole clips) or a length in seconds")
     if not 0 < c.gamma <= 1:
         raise ConfigError(f"gamma: {c.gamma} must lie in (0, 1]")
     for name in ("val_fraction", "test_fraction"):

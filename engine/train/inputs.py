@@ -19,7 +19,18 @@ def load_data(cfg: RunConfig, stop: threading.Event):
     from engine.audio.features import FeatureConfig
     from engine.data.feature_set import build_feature_set
 
+    source = cfg.data
     fcfg = FeatureConfig.from_dict(cfg.features)
+    # no [features]: the settings the data call for (engine.audio.feature_proposal)
+    if not cfg.features:
+        from engine.audio.feature_proposal import propose_for_source
+        from engine.data.specs import open_source
+
+        source = open_source(cfg.data)
+        proposal = propose_for_source(source)
+        if proposal is not None:
+            fcfg = proposal.config
+            yield Preparing(proposal.describe(), 0, 0)
     augment = None
     if cfg.augment:
         from engine.audio.augment import AugmentConfig
@@ -27,7 +38,7 @@ def load_data(cfg: RunConfig, stop: threading.Event):
         augment = AugmentConfig.from_dict(cfg.augment)
     yield Preparing(f"features for {cfg.data}", 0, 0)
     gen = build_feature_set(
-        cfg.data,
+        source,
         fcfg,
         seed=cfg.seed,
         augment=augment,
@@ -55,3 +66,12 @@ def limit_splits(splits: dict, limit: int, seed: int) -> dict[str, np.ndarray]:
         k: np.sort(rng.choice(v, size=max(1, round(len(v) * frac)), replace=False)) if len(v) else v
         for k, v in out.items()
     }
+
+
+def with_features(cfg: RunConfig, fs) -> RunConfig:
+    """``cfg`` with the audio feature settings ``fs`` was built with written into ``features``
+    when it gave none, so the run folder's config.toml records what was used."""
+    fc = getattr(fs, "feature_config", None)
+    if cfg.features or not hasattr(fc, "to_dict") or fc.kind == "image":
+        return cfg
+    return cfg.replace(features={k: v for k, v in fc.to_dict().items() if v is not None})

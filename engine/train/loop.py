@@ -53,6 +53,7 @@ from engine.models.registry import (
 from engine.train import distributed
 from engine.train.checkpoint import load_checkpoint
 from engine.train.config import RunConfig, save_config
+from engine.train.crops import crop_frames, crop_views, mixup_batch, random_crops
 from engine.train.events import (
     Checkpointed,
     RunStarted,
@@ -60,7 +61,7 @@ from engine.train.events import (
     TrainEvent,
     TrainResult,
 )
-from engine.train.inputs import limit_splits, load_data
+from engine.train.inputs import limit_splits, load_data, with_features
 from engine.train.metrics import ActivityTally, confusion_matrix, precision_recall_f1
 from engine.train.records import RunRecords, epoch_seed
 from engine.train.run_folder import BEST_FILE, CHECKPOINT_FILE, CONFIG_FILE, clear_temporaries
@@ -115,6 +116,7 @@ def train(
         fs = yield from load_data(cfg, stop)
         if fs is None:
             return _stopped_early_result(run)
+    cfg = with_features(cfg, fs)
     trainer = _Trainer(cfg, run, fs, stop, ckpt)
     return (yield from trainer.run())
 
@@ -159,6 +161,9 @@ class _Trainer(RunRecords):
         self.feature_config = fc.to_dict() if hasattr(fc, "to_dict") else fc
         image = bool(self.feature_config and self.feature_config.get("kind") == "image")
         self.input_shape = tuple(int(v) for v in x.shape[1:])
+        self.crop = crop_frames(cfg.crop_s, self.feature_config, self.input_shape[-1])
+        if self.crop:  # the model sees crops; tests average over them
+            self.input_shape = (*self.input_shape[:-1], self.crop)
         self.spec = {
             "name": cfg.model,
             "input_shape": list(self.input_shape),
@@ -389,12 +394,15 @@ class _Trainer(RunRecords):
 
     def _step(self, idx: np.ndarray, g, gd) -> tuple[float, int]:
         cfg = self.cfg
-        xb = self.x[idx]
+        xb = random_crops(self.x[idx], self.crop, g)
         yb = self.y[idx]
         if self.augment is not None:
             from engine.audio.augment import spec_augment
 
             xb = spec_augment(xb, self.augment, g)
+        mix = mixup_batch(xb, cfg.mixup, g) if cfg.mixup > 0 else None
+        if mix is not None:
+            xb = mix[0]
         part = distributed.shard(len(idx), self.group)  # this process's rows of the batch
         xb = xb[part].to(self.device, non_blocking=True)
         yb = yb[part].to(self.device, non_blocking=True)
@@ -409,6 +417,9 @@ class _Trainer(RunRecords):
                     self.net, xb, cfg.steps, cfg.encoder, cfg.encoder_options, generator=gd
                 )
                 loss = loss_value(out, yb, cfg.loss, self.weight, cfg.label_smoothing)
+                if mix is not None:
+                    other = loss_value(out, yb[mix[1]], cfg.loss, self.weight, cfg.label_smoothing)
+                    loss = mix[2] * loss + (1.0 - mix[2]) * other
             self.opt.zero_grad(set_to_none=True)
             share = loss * distributed.loss_weight(len(yb), len(idx), self.group)
             (self.scaler.scale(share) if self.scaler else share).backward()
@@ -470,15 +481,17 @@ class _Trainer(RunRecords):
                 chunk = idx[i : i + batch]
                 xb = self.x[chunk].to(self.device)
                 yb = self.y[chunk].to(self.device)
-                with self.amp_ctx():
-                    out = run_model(
-                        model, xb, cfg.steps, cfg.encoder, cfg.encoder_options, gen, record=True
-                    )
-                    loss_sum += float(loss_value(out, yb, cfg.loss, self.weight)) * len(chunk)
-                _, decision = class_scores(out, cfg.loss, cfg.predict)
-                preds.append(decision.argmax(1).cpu().numpy())
-                if tally is not None:
-                    tally.add(out.record)
+                views = crop_views(xb, self.crop)  # [xb] unless the model was trained on crops
+                score, how = 0.0, (cfg.steps, cfg.encoder, cfg.encoder_options, gen)
+                for view in views:  # a long clip's class scores: the mean over its crops
+                    with self.amp_ctx():
+                        out = run_model(model, view, *how, record=True)
+                        part = float(loss_value(out, yb, cfg.loss, self.weight))
+                    loss_sum += part * len(chunk) / len(views)
+                    score = score + class_scores(out, cfg.loss, cfg.predict)[1].float()
+                    if tally is not None:
+                        tally.add(out.record)
+                preds.append(score.argmax(1).cpu().numpy())
         finally:
             self._stoppable = False
             if saved is not None:

@@ -128,7 +128,8 @@ class RunRecords:
     def _traces(self, epoch: int) -> Traces:
         i = self.trace_index
         gen = torch.Generator(self.device).manual_seed(epoch_seed(self.cfg.seed, 10**6 + 1))
-        x1 = self.x[i : i + 1].to(self.device)
+        # a model trained on crops (crop_s) is traced on the clip's first crop
+        x1 = self.x[i : i + 1, ..., : self.input_shape[-1]].to(self.device)
         return trace_example(
             self.model, x1, int(self.y[i]), i, self.cfg, gen, self.trace_ids, epoch
         )

@@ -36,6 +36,7 @@ USAGE_FILE = "usage.json"
 EPOCHS_CSV = "metrics.csv"  # one row per epoch (engine.train.run_exports)
 STEPS_CSV = "steps.csv"  # one row per training step (engine.train.run_exports)
 TENSORBOARD_DIR = "tb"  # TensorBoard event files, when asked for (engine.train.run_exports)
+CV_SUMMARY_FILE = "cv_summary.json"  # a cross-validation's parent folder (engine.train.cv_folder)
 
 
 def checkpoint_for_prediction(run_dir: str | os.PathLike) -> Path | None:

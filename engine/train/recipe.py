@@ -1,0 +1,120 @@
+"""The recipe for small real sound sets: run settings chosen from the data's size and clip length.
+
+``recommend(source)`` returns the :class:`RunConfig` fields the recipe sets (see
+``docs/recipe.md`` for why each is there):
+
+- features proposed from the data (``engine.audio.feature_proposal``);
+- random crops of ``CROP_S`` seconds when clips are ``LONG_CLIP_S`` or longer (the model is
+  smaller and sees more distinct examples; the test averages the class scores over crops);
+- SpecAugment masks (a tenth of the frames the model sees, an eighth of the bands), mixup
+  (Beta(0.2, 0.2)) and label smoothing 0.1 when the set is small (under ``SMALL_SET`` clips);
+- early stopping (``patience``) on a validation split that never shares a group with training,
+  keeping the best validation epoch (``select = "best_val"``).
+
+``apply_recipe(cfg, source, explicit)`` fills in every field the user did not set. Image data
+sets (MNIST) get no recipe: today's defaults suit them.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from engine.audio.feature_proposal import FeatureProposal, propose_for_source
+from engine.models.registry import twin_of
+from engine.train.config import RunConfig
+from engine.train.crops import crop_frames
+
+#: the model ``snn-explorer train --data SPEC --out DIR`` trains; switch it here only
+RECOMMENDED_MODEL = "csnn"
+#: data sets with fewer clips than this get the regularisers (SpecAugment, mixup, smoothing)
+SMALL_SET = 20_000
+#: clips at least this long (s) are trained on crops
+LONG_CLIP_S = 3.0
+#: crop length (s)
+CROP_S = 1.5
+MIXUP_ALPHA = 0.2
+LABEL_SMOOTHING = 0.1
+#: epochs and early-stopping patience of the recipe
+EPOCHS = 30
+PATIENCE = 6
+
+
+@dataclass(frozen=True)
+class Recipe:
+    """The fields the recipe sets (``settings``) and one line per choice (``reasons``)."""
+
+    settings: dict
+    reasons: tuple[str, ...]
+    proposal: FeatureProposal | None
+
+    def describe(self) -> str:
+        return "; ".join(self.reasons)
+
+
+def recommend(source, *, twin: bool = False) -> Recipe | None:
+    """The recipe for an opened data source (``None`` for image data sets).
+
+    ``twin`` picks the non-spiking twin of ``RECOMMENDED_MODEL`` with everything else equal.
+    """
+    proposal = propose_for_source(source)
+    if proposal is None:
+        return None
+    fc = proposal.config
+    model = twin_of(RECOMMENDED_MODEL) if twin else RECOMMENDED_MODEL
+    s: dict = {"model": model, "features": _plain(fc.to_dict())}
+    reasons = [proposal.describe()]
+    frames = fc.frames()
+    if fc.duration >= LONG_CLIP_S:
+        s["crop_s"] = CROP_S
+        frames = crop_frames(CROP_S, fc.to_dict(), frames) or frames
+        reasons.append(
+            f"{fc.duration:g} s clips: trained on random {CROP_S:g} s crops ({frames} frames), "
+            "tested on the mean over overlapping crops"
+        )
+    n = len(source.items)
+    if n < SMALL_SET:
+        s["augment"] = {
+            "spec_time_mask": max(2, frames // 10),
+            "spec_freq_mask": max(2, fc.n_features // 8),
+            "spec_masks": 2,
+        }
+        s["mixup"] = MIXUP_ALPHA
+        s["label_smoothing"] = LABEL_SMOOTHING
+        reasons.append(
+            f"{n} clips is a small set: SpecAugment (2 masks of up to {frames // 10 or 2} frames "
+            f"and {max(2, fc.n_features // 8)} bands), mixup {MIXUP_ALPHA:g}, label smoothing "
+            f"{LABEL_SMOOTHING:g}"
+        )
+    s.update(epochs=EPOCHS, patience=PATIENCE, select="best_val")
+    reasons.append(
+        f"up to {EPOCHS} epochs, stopping after {PATIENCE} without a better validation accuracy "
+        "(validation never shares a group with training); the best validation epoch is tested"
+    )
+    return Recipe(s, tuple(reasons), proposal)
+
+
+def apply_recipe(
+    cfg: RunConfig, source, explicit: set[str] | frozenset[str] = frozenset(), twin: bool = False
+) -> tuple[RunConfig, Recipe | None]:
+    """``cfg`` with the recipe's settings for every field not in ``explicit`` (those the user
+    set). Returns the new config and the recipe (``None`` for image data: ``cfg`` unchanged)."""
+    recipe = recommend(source, twin=twin)
+    if recipe is None:
+        return cfg, None
+    changes = {k: v for k, v in recipe.settings.items() if k not in explicit}
+    if "model" in explicit and twin:
+        changes["model"] = twin_of(cfg.model)
+    return cfg.replace(**changes), recipe
+
+
+def _plain(d: dict) -> dict:
+    return {k: v for k, v in d.items() if v is not None}
+
+
+def proposal_job(spec: str, stop=None):
+    """Generator for a GUI worker: opens ``spec`` (reading every file's header) and returns its
+    :class:`FeatureProposal` (``None`` for image data). Yields one progress line first."""
+    from engine.data.specs import open_source
+
+    yield f"reading the clips of {spec}"
+    return propose_for_source(open_source(spec))

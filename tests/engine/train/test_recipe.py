@@ -1,0 +1,135 @@
+"""The small-data recipe: its choices from the data, and the crops and mixup it adds to the loop."""
+
+from __future__ import annotations
+
+import dataclasses
+
+import numpy as np
+import pytest
+import soundfile as sf
+import torch
+
+from engine.audio.features import FeatureConfig
+from engine.data.specs import open_source
+from engine.errors import ConfigError
+from engine.models.registry import twin_of
+from engine.train.checkpoint import Predictor
+from engine.train.config import RunConfig
+from engine.train.crops import crop_frames, crop_starts, crop_views, mixup_batch, random_crops
+from engine.train.loop import train
+from engine.train.recipe import RECOMMENDED_MODEL, apply_recipe, recommend
+
+
+def test_fsdd_recipe_keeps_fsdd_features_and_adds_the_regularisers(fsdd_dir):
+    r = recommend(open_source(f"fsdd:{fsdd_dir}"))
+    s = r.settings
+    assert FeatureConfig.from_dict(s["features"]) == FeatureConfig()
+    assert "crop_s" not in s  # 1 s clips are not cropped
+    assert s["model"] == RECOMMENDED_MODEL and s["select"] == "best_val" and s["patience"] > 0
+    assert s["mixup"] > 0 and 0 < s["label_smoothing"] < 1
+    assert s["augment"]["spec_time_mask"] == 6 and s["augment"]["spec_freq_mask"] == 2
+    assert recommend(open_source(f"fsdd:{fsdd_dir}"), twin=True).settings["model"] == "cnn"
+
+
+def test_long_wideband_clips_are_cropped_and_explicit_settings_win(tmp_path):
+    for c in ("a", "b"):
+        (tmp_path / c).mkdir()
+        for i in range(2):
+            sf.write(tmp_path / c / f"{i}.wav", np.zeros(5 * 22_050, np.float32), 22_050)
+    source = open_source(f"folder:{tmp_path}")
+    cfg, recipe = apply_recipe(RunConfig(data="x", epochs=2), source, {"epochs"})
+    assert cfg.crop_s == 1.5 and cfg.epochs == 2 and cfg.features["duration"] == 5.0
+    assert any("1.5 s crops (130 frames)" in line for line in recipe.reasons)
+    twin, _ = apply_recipe(RunConfig(data="x", model="csnn_avg"), source, {"model"}, twin=True)
+    assert twin.model == "cnn" and twin.crop_s == cfg.crop_s and twin.features == cfg.features
+
+
+def test_images_get_no_recipe(mnist_dir):
+    cfg = RunConfig(data="x")
+    assert apply_recipe(cfg, open_source(f"mnist:{mnist_dir}")) == (cfg, None)
+
+
+def test_twin_of_maps_spiking_models_and_refuses_the_rest():
+    assert twin_of("csnn") == "cnn"
+    with pytest.raises(ConfigError, match="'cnn' has no non-spiking twin"):
+        twin_of("cnn")
+    with pytest.raises(ConfigError, match="unknown"):
+        twin_of("lenet")
+
+
+def test_crop_helpers():
+    fc = FeatureConfig(sample_rate=8000, hop_length=128).to_dict()
+    assert crop_frames(0.048, fc, 8) == 4 and crop_frames(0.0, fc, 8) == 0
+    assert crop_frames(5.0, fc, 8) == 0 and crop_frames(0.5, {"kind": "image"}, 8) == 0
+    assert crop_starts(8, 4) == [0, 2, 4] and crop_starts(9, 4) == [0, 2, 4, 5]
+    x = torch.arange(2 * 3 * 9, dtype=torch.float32).reshape(2, 1, 3, 9)
+    views = crop_views(x, 4)
+    assert [v.shape[-1] for v in views] == [4] * 4 and torch.equal(views[-1], x[..., 5:])
+    g = torch.Generator().manual_seed(0)
+    crops = random_crops(x, 4, g)
+    for b in range(2):  # each example's crop is one contiguous window of its own frames
+        start = int(crops[b, 0, 0, 0] - x[b, 0, 0, 0])
+        assert torch.equal(crops[b], x[b, ..., start : start + 4])
+    mixed, partner, lam = mixup_batch(x, 0.2, torch.Generator().manual_seed(1))
+    again = mixup_batch(x, 0.2, torch.Generator().manual_seed(1))
+    assert 0.5 <= lam <= 1 and torch.equal(mixed, again[0]) and torch.equal(partner, again[1])
+    assert torch.allclose(mixed, lam * x + (1 - lam) * x[partner])
+
+
+@dataclasses.dataclass(frozen=True)
+class _Set:
+    x: np.ndarray
+    y: np.ndarray
+    splits: dict
+    class_names: list
+    feature_config: FeatureConfig
+    spec: str = "sklearn:digits"
+
+
+@pytest.fixture(scope="module")
+def digit_spectra():
+    """scikit-learn's digits as 8-band, 8-frame 'spectrograms' (real data, audio timing)."""
+    from sklearn.datasets import load_digits
+
+    d = load_digits()
+    x = (d.images / 16.0).astype(np.float32)[:, None]
+    order = np.random.default_rng(0).permutation(len(d.target))
+    splits = {"train": order[:500], "val": order[500:600], "test": order[600:800]}
+    fc = FeatureConfig(kind="logmel", n_mels=8, sample_rate=8000, hop_length=128, duration=0.112)
+    assert fc.shape() == (8, 8)
+    return _Set(x, d.target.astype(np.int64), splits, [str(i) for i in range(10)], fc)
+
+
+def _run(cfg, run_dir, data):
+    gen = train(cfg, run_dir, data=data)
+    while True:
+        try:
+            next(gen)
+        except StopIteration as done:
+            return done.value
+
+
+def test_crops_and_mixup_train_and_the_predictor_averages_over_crops(digit_spectra, tmp_path):
+    cfg = RunConfig(
+        model="cnn",
+        epochs=3,
+        batch=50,
+        lr=5e-3,
+        crop_s=0.048,  # 4 of the 8 frames
+        mixup=0.2,
+        label_smoothing=0.1,
+        model_options={"channels": [6, 12], "kernels": [3, 3], "padding": "same"},
+    )
+    result = _run(cfg, tmp_path / "crop", digit_spectra)
+    assert result.metrics["input_shape"] == [1, 8, 4]
+    assert result.test_acc > 0.4, result.metrics["history"]  # chance is 0.1
+    pred = Predictor.from_checkpoint(tmp_path / "crop" / "best.pt")
+    idx = digit_spectra.splits["test"]
+    labels = [p.index for p in pred.predict_batch(digit_spectra.x[idx])]  # whole 8-frame clips
+    assert np.mean(np.asarray(labels) == digit_spectra.y[idx]) == pytest.approx(result.test_acc)
+    # mixup reaches the loop: the same one-epoch run without it has another training loss
+    mixed = _run(cfg.replace(epochs=1), tmp_path / "mixed", digit_spectra)
+    plain = _run(cfg.replace(epochs=1, mixup=0.0), tmp_path / "plain", digit_spectra)
+    assert plain.metrics["history"][0]["train_loss"] != mixed.metrics["history"][0]["train_loss"]
+    with pytest.raises(ConfigError, match="mixup"):
+        RunConfig(mixup=-1.0)
