@@ -205,6 +205,7 @@ class DataPanel(QWidget):
         ov = self.overview
         image = ov.summary.kind == "image"
         what = "MFCCs" if self.form.kind.currentData() == "mfcc" else "Log-mel spectrograms"
+        what = "Spike rasters (channel x time bin)" if ov.summary.kind == "spikes" else what
         self.grid.show_examples(examples, list(ov.summary.class_names), image, what)
         self._examples_shown = tuple(examples)
         if examples:

@@ -76,7 +76,7 @@ def make_example(source, i: int, cfg) -> Example:
 
     item = source.items[i]
     name = os.path.basename(item.path) if item.path else f"#{item.index}"
-    if source.kind == "image":
+    if source.kind in ("image", "spikes"):  # pixels, or a spike raster: shown as they are
         return Example(i, item.label, name, np.asarray(source.load(i), np.float32), None, 0)
     y = prepare_clip(source.load(i), source.sample_rate(i), cfg)
     return Example(i, item.label, name, compute_features(y, cfg), y, cfg.sample_rate)

@@ -88,3 +88,20 @@ def test_first_launch_without_shared_data(qtbot, tmp_path, monkeypatch, media_se
         assert panel.stack.currentIndex() == 1 and panel.overview.summary.n_items == 24
     finally:
         panel.shutdown()
+
+
+def test_a_spike_set_opens_with_rasters(qtbot, tmp_path, monkeypatch):
+    from fetchkit import write_shd
+
+    write_shd(tmp_path / "shd_train.h5", n=12)
+    write_shd(tmp_path / "shd_test.h5", n=4, seed=1)
+    panel = _panel(qtbot, tmp_path, monkeypatch, "http://127.0.0.1:9/")
+    try:
+        panel.open_spec(f"shd:{tmp_path}?bins=30")
+        qtbot.waitUntil(lambda: panel.overview is not None, timeout=30000)
+        assert panel.overview.summary.kind == "spikes" and panel.overview.summary.n_items == 16
+        ex = panel.overview.examples[0]
+        assert ex.matrix.shape == (700, 30) and ex.matrix.max() == 1.0
+        assert "Spike rasters" in panel.grid.findChildren(type(panel.message))[0].text()
+    finally:
+        panel.shutdown()
