@@ -47,6 +47,12 @@ def follow_palette(palette: QPalette) -> None:
     )
 
 
+def legend_brush(alpha: int = 170) -> tuple[int, int, int, int]:
+    """A see-through fill of the plot background's colour (light or dark) behind a legend."""
+    c = pg.mkColor(pg.getConfigOption("background"))
+    return (c.red(), c.green(), c.blue(), alpha)
+
+
 def make_plot(
     title: str = "", x_label: str = "", y_label: str = "", parent=None, view_box=None
 ) -> pg.PlotWidget:

@@ -23,7 +23,7 @@ from PySide6.QtWidgets import (
 )
 
 from app.panels.training_views import epoch_ticks
-from app.plotting import color, make_plot
+from app.plotting import color, legend_brush, make_plot
 from engine.train.run_folder import (
     COMPARISON_COLUMNS,
     RunInfo,
@@ -69,7 +69,7 @@ class RunsPane(QWidget):
         self.table.setToolTip("Tick runs to overlay their curves; double-click one to open it")
         self.overlay = make_plot("Validation accuracy of the ticked runs", "epoch", "accuracy")
         self.overlay.getPlotItem().addLegend(
-            offset=(-6, -6), labelTextSize="8pt", brush=(255, 255, 255, 210)
+            offset=(-6, -6), labelTextSize="8pt", brush=legend_brush(210)
         )
         self.overlay.setYRange(0, 1, padding=0.02)
         split = QSplitter(Qt.Orientation.Vertical)

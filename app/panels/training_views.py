@@ -23,7 +23,7 @@ from PySide6.QtWidgets import (
     QWidget,
 )
 
-from app.plotting import color, make_image_plot, make_plot
+from app.plotting import color, legend_brush, make_image_plot, make_plot
 from engine.train.history import RunHistory
 
 MAX_CELL_LABELS = 40  # more classes than this: the heatmap alone, no numbers in the cells
@@ -63,9 +63,7 @@ class CurvesView(QWidget):
             (self.rate_plot, (-6, 6)),
             (self.dead_plot, (-6, 6)),
         ):
-            p.getPlotItem().addLegend(
-                offset=offset, labelTextSize="8pt", brush=(255, 255, 255, 170)
-            )
+            p.getPlotItem().addLegend(offset=offset, labelTextSize="8pt", brush=legend_brush(170))
             p.getPlotItem().getAxis("left").setWidth(52)
             p.getPlotItem().getAxis("left").enableAutoSIPrefix(False)
         self.step_curve = self.loss_plot.plot(name="step", pen=_pen(0, 1, alpha=70))

@@ -14,7 +14,7 @@ from PySide6.QtWidgets import QApplication
 
 from app.main_window import MainWindow
 from app.open_paths import path_kind
-from app.plotting import follow_palette
+from app.plotting import follow_palette, legend_brush
 from app.settings import RECENT_MAX, recent_paths
 from engine.train.config import RunConfig
 from engine.train.run_folder import STEPS_CSV, TENSORBOARD_DIR
@@ -203,6 +203,7 @@ def test_plots_follow_a_dark_palette(qtbot, tmp_path, dark_palette):
     assert background.lightness() < 60
     axis = widget.getPlotItem().getAxis("bottom")
     assert axis.pen().color().lightness() > 180  # light axes on the dark background
+    assert QColor(*legend_brush()).lightness() < 60  # legends see-through dark, not white
     w.show_tab("neuron")
     w.export_current_plot(str(tmp_path / "dark.png"))
     from PySide6.QtGui import QImage
