@@ -35,7 +35,7 @@ from app.panels.training_setup import SetupPane
 from app.panels.training_traces import TracesView
 from app.panels.training_views import ConfusionView, CurvesView, progress_text
 from app.settings import read_value
-from app.workers import EventBuffer, WorkerHandle, start_worker
+from app.workers import EventBuffer, PanelJobs, WorkerHandle
 from engine.device import available_devices
 from engine.errors import SnnError
 from engine.train.config import RunConfig, load_config
@@ -70,7 +70,8 @@ class TrainingPanel(TrainingFilesMixin, QWidget):
     def __init__(self, context, parent=None):
         super().__init__(parent)
         self.context = context
-        self.setup = SetupPane(available_devices())
+        self.jobs = PanelJobs(self)  # "train", "export", and the setup pane's "propose"
+        self.setup = SetupPane(available_devices(), jobs=self.jobs)
         scroll = QScrollArea()
         scroll.setWidget(self.setup)
         scroll.setWidgetResizable(True)
@@ -146,8 +147,6 @@ class TrainingPanel(TrainingFilesMixin, QWidget):
         lay.addLayout(right, 1)
 
         self.history = RunHistory()
-        self.worker: WorkerHandle | None = None
-        self.export_worker: WorkerHandle | None = None
         self.buffer: EventBuffer | None = None
         self.events_seen = 0  # progress signals received from the current worker
         self.redraw_count = 0  # buffer flushes drawn (the UI benchmark reads it)
@@ -173,8 +172,18 @@ class TrainingPanel(TrainingFilesMixin, QWidget):
         self._sync_buttons()
 
     # ----- running
+    @property
+    def worker(self) -> WorkerHandle | None:
+        """The training job while it runs."""
+        return self.jobs.current("train")
+
+    @property
+    def export_worker(self) -> WorkerHandle | None:
+        """The export job while it runs."""
+        return self.jobs.current("export")
+
     def is_running(self) -> bool:
-        return self.worker is not None and self.worker.is_running()
+        return self.jobs.busy("train")
 
     def start(
         self, cfg: RunConfig | None = None, run_dir=None, resume: bool = False, data=None
@@ -200,21 +209,21 @@ class TrainingPanel(TrainingFilesMixin, QWidget):
         self.events_seen = 0
         self.buffer = EventBuffer(self._on_buffer_events, 33, self)
         board = self.setup.tensorboard.isChecked()
-        self.worker = start_worker(
+        handle = self.jobs.start(
+            "train",
             lambda stop: train_recorded(
                 cfg, run_dir, resume=resume, stop=stop, data=data, tensorboard=board
             ),
-            self,
             on_progress=self._on_worker_progress,
             on_failed=self._on_worker_failed,
+            on_done=self._on_worker_done,
             background=True,
         )
-        self.worker.done.connect(self._on_worker_done)
         self.context.set_run(run_dir)
         self.context.status(f"training {cfg.model} in {run_dir}")
         self._sync_buttons()
         self.runStarted.emit(run_dir)
-        return self.worker
+        return handle
 
     def request_stop(self) -> None:
         """Ask the running job to stop (it keeps a checkpoint); returns at once."""
@@ -296,7 +305,6 @@ class TrainingPanel(TrainingFilesMixin, QWidget):
             self.buffer = None
         self._redraw()
         run_dir = self.history.run_dir
-        self.worker = None
         self._sync_buttons()
         self.runs.refresh()
         if run_dir and os.path.isdir(run_dir):
@@ -383,9 +391,8 @@ class TrainingPanel(TrainingFilesMixin, QWidget):
 
     def shutdown(self) -> None:
         """Stop a running job and wait for its thread (window closing): a checkpoint is kept."""
-        for handle in (self.worker, self.export_worker):
-            if handle is not None and not handle.stop_and_wait(60000):
-                log.warning("a Training tab job did not stop within 60 s")
+        if not self.jobs.stop_all(60000):  # training keeps a checkpoint on its way out
+            log.warning("a Training tab job did not stop within 60 s")
         if self.buffer is not None:
             self.buffer.stop()
             self.buffer = None

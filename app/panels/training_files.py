@@ -14,7 +14,6 @@ from pathlib import Path
 from PySide6.QtWidgets import QFileDialog, QMessageBox
 
 from app.plotting import export_plot
-from app.workers import start_worker
 from engine.errors import SnnError
 from engine.train.config import load_config, save_config
 from engine.train.run_folder import CHECKPOINT_FILE, CONFIG_FILE, checkpoint_for_prediction
@@ -136,19 +135,17 @@ class TrainingFilesMixin:
         from engine.export.job import export_job
 
         ckpt = self.export_checkpoint_path()
-        if not ckpt or self.export_worker is not None:
+        if not ckpt or self.jobs.busy("export"):
             return None
         self.history.log.append(f"exporting {ckpt} as {fmt} to {out}...")
         self._redraw()
-        self.export_worker = start_worker(
+        return self.jobs.start(
+            "export",
             lambda stop: export_job(ckpt, fmt, out, stop=stop),
-            self,
             on_finished=self._on_export_finished,
             on_failed=self._on_export_failed,
             background=True,
         )
-        self.export_worker.done.connect(self._on_export_done)
-        return self.export_worker
 
     def _on_export_finished(self, result) -> None:
         if result is None:
@@ -163,9 +160,6 @@ class TrainingFilesMixin:
         self.history.log.append(f"export failed: {message}")
         self._show_error(message)
         self._redraw()
-
-    def _on_export_done(self) -> None:
-        self.export_worker = None
 
     def _on_model_action(self, fmt: str) -> None:
         from engine.export.job import default_export_path

@@ -23,6 +23,7 @@ from PySide6.QtWidgets import (
 )
 
 from app.panels.neuron_controls import combo
+from app.workers import PanelJobs
 from engine.audio.features import FeatureConfig
 from engine.models.registry import MODELS, SPIKING_MODELS
 from engine.neuro.surrogate import SURROGATES
@@ -85,8 +86,9 @@ class SetupPane(QWidget):
     loadRequested = Signal()
     saveRequested = Signal()
 
-    def __init__(self, devices: list, parent=None):
+    def __init__(self, devices: list, parent=None, jobs: PanelJobs | None = None):
         super().__init__(parent)
+        self.jobs = jobs if jobs is not None else PanelJobs(self)  # the panel's, to stop them
         self._base = RunConfig()
         d, f = RunConfig(), FeatureConfig()
         root = QVBoxLayout(self)
