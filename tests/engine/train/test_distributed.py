@@ -119,17 +119,17 @@ def test_killed_two_process_run_resumes_to_the_same_metrics(tmp_path, digits):
         stdout=subprocess.DEVNULL,
         stderr=subprocess.DEVNULL,
     )
-    events = tmp_path / "killed" / "events.jsonl"
+    metrics = tmp_path / "killed" / "metrics.json"  # written (atomically) after checkpoint.pt
     deadline = time.monotonic() + 240
     try:
         while time.monotonic() < deadline and proc.poll() is None:
-            if events.exists() and "checkpoint" in events.read_text().lower():
+            if metrics.exists() and json.loads(metrics.read_text())["epochs_done"] >= 1:
                 break
             time.sleep(0.05)
     finally:
         os.killpg(proc.pid, signal.SIGKILL)  # torchrun and both workers, mid-epoch 2
         proc.wait()
-    m = json.loads((tmp_path / "killed" / "metrics.json").read_text())
+    m = json.loads(metrics.read_text())
     assert m["status"] == "running" and m["epochs_done"] == 1
     _run(*_train(tmp_path, digits, "killed", 2, "--nproc", "2", "--resume"))
     a = json.loads((tmp_path / "whole" / "metrics.json").read_text())
