@@ -14,6 +14,9 @@ import threading
 import time
 from pathlib import Path
 
+from app.cli.train_cv import run_cv
+from engine.errors import ConfigError
+
 OVERRIDES = (
     "data",
     "model",
@@ -61,6 +64,22 @@ def add_parser(sub) -> None:
     p.add_argument("--limit", type=int, metavar="N", help="use a random slice of about N examples")
     p.add_argument("--patience", type=int, metavar="N", help="early stop after N flat epochs")
     p.add_argument("--resume", action="store_true", help="continue the run in RUN_DIR")
+    p.add_argument(
+        "--recipe",
+        choices=("auto", "on", "off"),
+        default="auto",
+        help="small-data recipe (docs/recipe.md) for the settings not given: auto = on "
+        "unless --config or --resume",
+    )
+    p.add_argument(
+        "--twin", action="store_true", help="train the model's non-spiking twin, all else equal"
+    )
+    p.add_argument(
+        "--cv",
+        metavar="K",
+        help="cross-validate: K folds (a manifest's fold column when it has one), 'folds', or "
+        "'speakers' (leave one speaker/group out); RUN_DIR/fold-1.. and cv_summary.json",
+    )
     p.add_argument("--quiet", action="store_true", help="no progress bar, only the summary")
     p.add_argument(
         "--nproc",
@@ -99,6 +118,30 @@ def _config(args):
     cfg = cfg.replace(**{k: getattr(args, k) for k in OVERRIDES})
     if not args.resume and not cfg.data:
         raise ConfigError("--data is required (or a --config file with data = ...)")
+    return _with_recipe(cfg, args)
+
+
+def _with_recipe(cfg, args):
+    """The small-data recipe for every setting the options and config file leave unset."""
+    from engine.models.registry import twin_of
+
+    use = args.recipe == "on" or (args.recipe == "auto" and not args.config and not args.resume)
+    if args.resume or not use:
+        return cfg.replace(model=twin_of(cfg.model)) if args.twin and not args.resume else cfg
+    from engine.data.specs import open_source
+    from engine.train.recipe import apply_recipe
+
+    explicit = {k for k in OVERRIDES if getattr(args, k) is not None}
+    if args.config:  # keys the file sets are the user's (load_config has checked it already)
+        from engine.train.config import tomllib
+
+        with open(args.config, "rb") as fh:
+            explicit |= set(tomllib.load(fh))
+    cfg, recipe = apply_recipe(cfg, open_source(cfg.data), explicit, twin=args.twin)
+    if recipe is None and args.twin:
+        cfg = cfg.replace(model=twin_of(cfg.model))
+    if recipe is not None and not args.quiet:
+        print("recipe: " + "\n        ".join(recipe.reasons), file=sys.stderr)
     return cfg
 
 
@@ -172,6 +215,10 @@ def run(args) -> int:
         return _relaunch(args.nproc)
 
     cfg = _config(args)
+    if args.cv:
+        if args.resume:
+            raise ConfigError("--cv cannot --resume; start the cross-validation in a new folder")
+        return run_cv(cfg, args)
     keep_freed_memory()  # an entry point that trains: reuse freed pages (engine.train.memory)
     stop = threading.Event()
     bar = _Bar(args.quiet)

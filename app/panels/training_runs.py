@@ -24,6 +24,7 @@ from PySide6.QtWidgets import (
 
 from app.panels.training_views import epoch_ticks
 from app.plotting import color, legend_brush, make_plot
+from engine.train.cv_folder import cv_row, list_cvs
 from engine.train.run_folder import (
     COMPARISON_COLUMNS,
     RunInfo,
@@ -152,6 +153,9 @@ class RunsPane(QWidget):
             self.known.add(r.path)
         self.table.blockSignals(True)
         rows = comparison_rows(self.runs)
+        # a cross-validation folder is one row (the mean over its folds) after the runs
+        folder = self.folder.text().strip()
+        rows += [row for cv in (list_cvs(folder) if folder else []) if (row := cv_row(cv))]
         self.table.setRowCount(len(rows))
         for i, row in enumerate(rows):
             for j, text in enumerate(row.cells()):

@@ -22,12 +22,14 @@ from PySide6.QtWidgets import (
     QWidget,
 )
 
-from app.panels.neuron_controls import combo
+from app.widgets import combo
 from app.workers import PanelJobs
 from engine.audio.features import FeatureConfig
+from engine.errors import SnnError
 from engine.models.registry import MODELS, SPIKING_MODELS
 from engine.neuro.surrogate import SURROGATES
 from engine.train.config import CLASS_WEIGHTING, ENCODERS, LOSSES, OPTIMISERS, RunConfig
+from engine.train.recipe import proposal_job
 
 MODEL_TITLES = {
     "fc_snn": "FC SNN (spiking)",
@@ -80,11 +82,14 @@ class SetupPane(QWidget):
         "Use the Data tab's set" was pressed (the panel fills in ``context.dataset_spec``).
     loadRequested(), saveRequested()
         The config file buttons were pressed (the panel shows the dialogs).
+    featuresProposed(str)
+        "From the data" filled the feature settings in (the proposal's description).
     """
 
     useDatasetRequested = Signal()
     loadRequested = Signal()
     saveRequested = Signal()
+    featuresProposed = Signal(str)  # the proposal's one-line description, once filled in
 
     def __init__(self, devices: list, parent=None, jobs: PanelJobs | None = None):
         super().__init__(parent)
@@ -110,7 +115,15 @@ class SetupPane(QWidget):
         self.limit.setToolTip("train on a seeded random slice of about this many examples")
         form.addRow("Examples", self.limit)
         self.feature_kind = combo({"mfcc": "MFCC", "logmel": "log-mel"})
-        form.addRow("Features", self.feature_kind)
+        self.propose = QPushButton("From the data")
+        self.propose.setToolTip(
+            "Fill the feature settings in from the clips' lengths and sample rates "
+            "(the command line does this when a run gives no [features])"
+        )
+        row = QHBoxLayout()
+        row.addWidget(self.feature_kind, 1)
+        row.addWidget(self.propose)
+        form.addRow("Features", row)
         self.n_mfcc = _spin(1, 128, f.n_mfcc)
         self.n_mels = _spin(1, 256, f.n_mels)
         self.sample_rate = _spin(1000, 96000, f.sample_rate, 1000, suffix=" Hz")
@@ -206,6 +219,7 @@ class SetupPane(QWidget):
         self.load_button.clicked.connect(self.loadRequested)
         self.save_button.clicked.connect(self.saveRequested)
         self.browse_data.clicked.connect(self._on_browse_data_clicked)
+        self.propose.clicked.connect(self._on_propose_clicked)
         self.model.currentIndexChanged.connect(self._on_model_changed)
         self.set_config(RunConfig())
 
@@ -214,6 +228,35 @@ class SetupPane(QWidget):
         path = QFileDialog.getExistingDirectory(self, "Data set folder")
         if path:
             self.data.setText(f"folder:{path}")
+
+    def _on_propose_clicked(self) -> None:
+        spec = self.data.text().strip()
+        if not spec:
+            return
+        self.propose.setEnabled(False)
+        self.jobs.start(  # a newer proposal supersedes one still running
+            "propose",
+            lambda stop: proposal_job(spec, stop),
+            on_finished=self._on_proposal_finished,
+            on_failed=self._on_proposal_failed,
+        )
+
+    def _on_proposal_finished(self, proposal) -> None:
+        self.propose.setEnabled(True)
+        if proposal is None:  # images: the pixels are the features
+            return
+        feats = {k: v for k, v in proposal.config.to_dict().items() if v is not None}
+        try:
+            current = self.config()
+        except SnnError as exc:
+            return self._on_proposal_failed(str(exc))
+        self.set_config(current.replace(features=feats))
+        self.propose.setToolTip(proposal.describe())
+        self.featuresProposed.emit(proposal.describe())
+
+    def _on_proposal_failed(self, text: str) -> None:
+        self.propose.setEnabled(True)
+        self.propose.setToolTip(text)
 
     def _on_model_changed(self, _index: int) -> None:
         spiking = self.model.currentData() in SPIKING_MODELS
