@@ -16,8 +16,8 @@ from PySide6.QtWidgets import (
     QWidget,
 )
 
-from app.panels.neuron_controls import FloatSlider, combo
 from app.settings import read_value
+from app.widgets import FloatSlider, combo
 
 SOURCES = {
     "digits": "Built-in digits (scikit-learn, no download)",

@@ -34,9 +34,9 @@ from PySide6.QtWidgets import (
     QWidget,
 )
 
-from app.panels.live_views import LevelMeter
 from app.plotting import color, make_plot
 from app.settings import read_value
+from app.widgets import LevelMeter
 from app.workers import EventBuffer, PanelJobs
 from engine.errors import SnnError
 from engine.live.recording import (

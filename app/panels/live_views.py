@@ -9,44 +9,15 @@ import numpy as np
 import pyqtgraph as pg
 from PySide6.QtCore import Qt
 from PySide6.QtGui import QFont
-from PySide6.QtWidgets import QGridLayout, QHBoxLayout, QLabel, QProgressBar, QVBoxLayout, QWidget
+from PySide6.QtWidgets import QGridLayout, QHBoxLayout, QLabel, QVBoxLayout, QWidget
 
 from app.plotting import color, make_plot
-
-LEVEL_FLOOR_DB = -60
+from app.widgets import LevelMeter
 
 
 def _axis_ticks(plot: pg.PlotWidget, axis: str, names: list[str], every: int = 1) -> None:
     ticks = [(i, n) for i, n in enumerate(names) if i % every == 0]
     plot.getPlotItem().getAxis(axis).setTicks([ticks, []])
-
-
-class LevelMeter(QProgressBar):
-    """Peak level in dBFS (-60 to 0), red near clipping."""
-
-    def __init__(self, parent=None):
-        super().__init__(parent)
-        self.setRange(LEVEL_FLOOR_DB, 0)
-        self.setValue(LEVEL_FLOOR_DB)
-        self.setFormat("level: silent")
-        self.setTextVisible(True)
-        self.setMinimumWidth(160)
-        self.db = float("-inf")
-        self.loudest_db = float("-inf")  # since the last reset()
-
-    def reset(self) -> None:
-        self.loudest_db = float("-inf")
-        self.show_peak(0.0)
-
-    def show_peak(self, peak: float) -> None:
-        self.db = 20 * np.log10(max(float(peak), 1e-9))
-        self.loudest_db = max(self.loudest_db, self.db)
-        self.setValue(int(max(LEVEL_FLOOR_DB, min(0.0, self.db))))
-        self.setFormat(
-            "level: silent" if self.db < LEVEL_FLOOR_DB else f"level: {self.db:.0f} dBFS peak"
-        )
-        hot = "#d62728" if self.db > -3 else "#2ca02c"
-        self.setStyleSheet(f"QProgressBar::chunk {{ background: {hot}; }}")
 
 
 class LiveViews(QWidget):

@@ -1,30 +1,25 @@
-"""Controls of the Neuron tab: a labelled float slider and the form of neuron and input settings.
-
-``FloatSlider`` is also used by the Encoding tab.
-"""
+"""Controls of the Neuron tab: the form of neuron and input settings (shared widgets: app.widgets)."""
 
 from __future__ import annotations
 
 import math
 
-from PySide6.QtCore import Qt, Signal
+from PySide6.QtCore import Signal
 from PySide6.QtWidgets import (
     QCheckBox,
-    QComboBox,
-    QDoubleSpinBox,
     QFormLayout,
     QGroupBox,
     QHBoxLayout,
     QLabel,
     QPushButton,
     QRadioButton,
-    QSlider,
     QSpinBox,
     QVBoxLayout,
     QWidget,
 )
 
 from app.settings import read_value
+from app.widgets import FloatSlider, combo, set_combo
 
 MODEL_TITLES = {
     "lif": "Leaky integrate-and-fire",
@@ -38,73 +33,6 @@ INPUT_TITLES = {
     "pulses": "Pulse train",
     "drawn": "Drawn by hand",
 }
-
-
-class FloatSlider(QWidget):
-    """A slider and a spin box showing the same float value; emits ``valueChanged(float)``
-    while the slider moves."""
-
-    valueChanged = Signal(float)
-
-    def __init__(
-        self, minimum: float, maximum: float, step: float, value: float, decimals=3, parent=None
-    ):
-        super().__init__(parent)
-        self._min, self._step = float(minimum), float(step)
-        n = int(round((maximum - minimum) / step))
-        self.slider = QSlider(Qt.Orientation.Horizontal, self)
-        self.slider.setRange(0, n)
-        self.slider.setSingleStep(1)
-        self.slider.setPageStep(max(1, n // 10))
-        self.spin = QDoubleSpinBox(self)
-        self.spin.setDecimals(decimals)
-        self.spin.setRange(minimum, maximum)
-        self.spin.setSingleStep(step)
-        self.spin.setKeyboardTracking(False)
-        self.spin.setFixedWidth(76)
-        lay = QHBoxLayout(self)
-        lay.setContentsMargins(0, 0, 0, 0)
-        lay.addWidget(self.slider, 1)
-        lay.addWidget(self.spin)
-        self.slider.valueChanged.connect(self._on_slider_value_changed)
-        self.spin.valueChanged.connect(self._on_spin_value_changed)
-        self.setValue(value)
-
-    def value(self) -> float:
-        return float(self.spin.value())
-
-    def setValue(self, value: float) -> None:  # noqa: N802 - Qt naming
-        self.spin.setValue(float(value))
-
-    def _on_slider_value_changed(self, position: int) -> None:
-        value = self._min + position * self._step
-        if not math.isclose(value, self.spin.value(), abs_tol=self._step / 2):
-            self.spin.setValue(value)
-
-    def _on_spin_value_changed(self, value: float) -> None:
-        position = int(round((value - self._min) / self._step))
-        if position != self.slider.value():
-            self.slider.blockSignals(True)
-            self.slider.setValue(position)
-            self.slider.blockSignals(False)
-        self.valueChanged.emit(float(value))
-
-
-def combo(items: dict[str, str], min_chars: int = 16) -> QComboBox:
-    """A combo box of ``{key: title}`` (``currentData()`` is the key) that does not widen its
-    column to fit the longest title."""
-    box = QComboBox()
-    for key, title in items.items():
-        box.addItem(title, key)
-    box.setSizeAdjustPolicy(QComboBox.SizeAdjustPolicy.AdjustToMinimumContentsLengthWithIcon)
-    box.setMinimumContentsLength(min_chars)
-    return box
-
-
-def _set_combo(box: QComboBox, key: str) -> None:
-    index = box.findData(key)
-    if index >= 0:
-        box.setCurrentIndex(index)
 
 
 class NeuronControls(QWidget):
@@ -285,7 +213,7 @@ class NeuronControls(QWidget):
                 w.setValue(read_value(s, name, w.value(), int))
             for name in self._COMBOS:
                 w = getattr(self, name)
-                _set_combo(w, read_value(s, name, w.currentData(), str))
+                set_combo(w, read_value(s, name, w.currentData(), str))
             if read_value(s, "use_tau", False, bool):
                 self.use_tau.setChecked(True)
             else:

@@ -18,8 +18,8 @@ from PySide6.QtWidgets import (
     QWidget,
 )
 
-from app.panels.neuron_controls import FloatSlider
 from app.plotting import color, make_image_plot, make_plot
+from app.widgets import FloatSlider
 from engine.neuro.simulate import SimResult
 from engine.neuro.surrogate import SURROGATES, curves, default_slope
 
