@@ -228,7 +228,7 @@ def model_to_nir(
     if isinstance(model, SRNN):
         raise ExportError(
             "model srnn: NIR has no adaptive threshold (its ALIF layers raise their threshold "
-            "after each spike); export it as torchscript"
+            "after each spike), so srnn cannot be exported to NIR"
         )
     if isinstance(model, SCNN):
         nodes, edges, used = _scnn_nodes(model, shape, nodes, lif_args)

@@ -76,7 +76,13 @@ class _RecurrentLayers(nn.Module):
         self.out = out()
 
     def frames(self, x: torch.Tensor) -> torch.Tensor:
-        """Scaled input ``[B, C, H, W]`` as a frame sequence ``[W, B, C * H]``."""
+        """Scaled input ``[B, C, H, W]`` as a frame sequence ``[W, B, C * H]``.
+
+        Under the ``spikes`` encoder (``spike_input``: SHD-style spike trains, one step per time
+        bin) the input already is a sequence ``[T, B, C, H, 1]``.
+        """
+        if x.dim() == 5 and getattr(self, "spike_input", False) and x.shape[-1] == 1:
+            return x.flatten(2)
         if x.dim() != 4:
             raise ConfigError(
                 f"input: {type(self).__name__} reads a spectrogram [B, C, H, W] frame by frame "
@@ -114,8 +120,9 @@ class SRNN(_RecurrentLayers):
         self.layer_names = tuple(f"alif{i + 1}" for i in range(len(self.fcs))) + ("out",)
 
     def inference_steps(self, steps: int) -> int:
-        """Time steps of one inference: the number of frames, whatever ``steps`` says."""
-        return self.input_shape[2]
+        """Time steps of one inference: the number of frames, whatever ``steps`` says (the
+        run's ``steps`` under the ``spikes`` encoder, whose bins the model does not see)."""
+        return int(steps) if getattr(self, "spike_input", False) else self.input_shape[2]
 
     def op_layers(self) -> list[tuple[str, str]]:
         rows = [("fcs.0", "input")]

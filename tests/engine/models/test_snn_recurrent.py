@@ -222,3 +222,13 @@ def test_training_run_shows_traces_and_synops(name, tmp_path):
     assert first.mem.shape[0] == (16 if name == "srnn" else 4)  # frames or steps
     end = [e for e in events if isinstance(e, EpochEnd)][-1]
     assert end.synops > 0 and {s.name for s in end.layers} == set(model.layer_names)
+
+
+def test_spike_trains_feed_one_bin_per_step():
+    # encoder "spikes" (SHD-like data): [B, C, H, T] spikes, the last axis is time
+    m = build_model("srnn", (1, 12, 30), 4, hidden=16, spike_input=True, input_norm="none").eval()
+    x = (torch.rand(2, 1, 12, 30, generator=torch.Generator().manual_seed(5)) < 0.2).float()
+    out = run_model(m, x, steps=30, encoder="spikes", record=True)
+    assert out.spikes.shape == (30, 2, 4) and out.record["alif1"][0].sum() > 0
+    frames = m(x)  # the same spikes read as a spectrogram, frame by frame
+    assert torch.equal(out.mem, frames.mem)
