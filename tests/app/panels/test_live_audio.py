@@ -13,6 +13,7 @@ from PySide6.QtCore import QSettings, Qt
 
 from app.context import AppContext
 from app.panels.live import LivePanel
+from app.panels.live_controls import said
 from engine.live.window import SoundEvent
 
 
@@ -53,7 +54,8 @@ def test_the_tab_classifies_what_the_microphone_hears(
         _play_while_processing_events(qtbot, pulse_server, fsdd_dir / name)
         qtbot.waitUntil(lambda b=before: panel.last_sound is not b, timeout=5000)
         heard.append(panel.last_sound.class_name)
-        assert f"heard: {panel.last_sound.class_name}" in panel.views.heard.text()
+        said_name = said(panel.last_sound.prediction, panel.controls.threshold.value())
+        assert f"heard: {said_name}  ({panel.last_sound.class_name} " in panel.views.heard.text()
     assert sum(h == n[0] for h, n in zip(heard, clips)) >= 2, heard
     # the plots follow the stream
     assert len(panel.history) > 10 and panel.views.feat_image.image is not None

@@ -12,6 +12,7 @@ from PySide6.QtGui import QDropEvent
 
 from app.context import AppContext
 from app.panels.live import LivePanel
+from app.panels.live_controls import said
 from app.plotting import export_plot
 from engine.live.recording import save_clip
 
@@ -67,7 +68,9 @@ def test_without_a_microphone_the_tab_says_so_and_classifies_files(
         right += pred.class_name == name[0]
         heights = panel.views.bars.opts["height"]
         np.testing.assert_allclose(heights, pred.probs, atol=1e-6)
-        assert panel.views.heard.text().startswith(f"{name}: {pred.class_name}")
+        # the class, or "unknown" under the tab's threshold (a weak guess is not named)
+        said_name = said(pred, panel.controls.threshold.value())
+        assert panel.views.heard.text().startswith(f"{name}: {said_name}  ({pred.class_name} ")
         assert panel.views.feat_image.image is not None
         assert panel.views.feat_image.image.shape == panel.predictor.feature_config.shape()
     assert right >= 2
