@@ -41,7 +41,7 @@ def add_parser(sub) -> None:
     p.set_defaults(func=run)
 
 
-def _list_devices() -> int:
+def print_devices() -> int:
     from engine.live.listen import list_input_devices
 
     devices = list_input_devices()
@@ -84,7 +84,7 @@ def run(args) -> int:
     from engine.errors import ConfigError
 
     if args.list_devices:
-        return _list_devices()
+        return print_devices()
     if not args.checkpoint:
         raise ConfigError("--checkpoint is required (a trained audio model: checkpoint.pt)")
     for name in ("hop", "window", "seconds"):

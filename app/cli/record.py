@@ -47,9 +47,9 @@ def run(args) -> int:
     )
 
     if args.list_devices:
-        from app.cli.listen import _list_devices
+        from app.cli.listen import print_devices
 
-        return _list_devices()
+        return print_devices()
     if not args.out:
         raise ConfigError("--out is required (the data set folder)")
     label = args.label or (BACKGROUND if args.background or args.from_file else None)

@@ -59,15 +59,15 @@ from engine.bench.train_step import (  # noqa: F401 - re-exported for callers an
     QUICK_CASES,
     TRAIN_CASES,
     TrainCase,
-    _app_params,
-    _batch,
-    _build_path,
-    _reference_params,
-    _sync,
     app_model,
+    app_params,
+    bench_batch,
+    build_path,
     copy_reference_weights,
     cpu_has_bf16,
+    reference_params,
     run_worker,
+    sync_device,
     train_worker,
 )
 
@@ -180,7 +180,7 @@ def equivalence_section(opts: BenchOptions) -> dict:
     )
     app = app_model(case)
     copy_reference_weights(ref, app)
-    x, _ = _batch(case, "cpu", seed=1)
+    x, _ = bench_batch(case, "cpu", seed=1)
     x = x * 2.0  # a stronger current: more spikes in every layer
     spk_r, mem_r = ref(x)
     w = torch.randn(spk_r.shape, generator=torch.Generator().manual_seed(2))
@@ -192,7 +192,7 @@ def equivalence_section(opts: BenchOptions) -> dict:
         out = forward(app)
         (out.spikes * w).sum().add(out.mem.sum()).backward()
         grads = {}
-        for (pname, p_ref), p_app in zip(_reference_params(ref), _app_params(app)):
+        for (pname, p_ref), p_app in zip(reference_params(ref), app_params(app)):
             scale = float(p_ref.grad.abs().max()) or 1.0
             grads[pname] = float((p_ref.grad - p_app.grad).abs().max()) / scale
         result[name] = {
@@ -210,7 +210,7 @@ def inference_section(opts: BenchOptions) -> dict:
 
     base = opts.cases()[0]
     case = TrainCase(**{**asdict(base), "batch": 1})
-    x, _ = _batch(case, opts.device)
+    x, _ = bench_batch(case, opts.device)
     n = 10 if opts.quick else 100
     result = {"case": f"{case.label.split(',')[0]}, B=1, T={case.steps}"}
     paths = ["reference", "app"]
@@ -220,15 +220,15 @@ def inference_section(opts: BenchOptions) -> dict:
         torch.manual_seed(0)
         # in this process: leave its allocator alone (batch-1 inference allocates little)
         built = path if path == "reference" else path + "_sysmalloc"
-        _model, _step, infer = _build_path(built, case, opts.device)
+        _model, _step, infer = build_path(built, case, opts.device)
         for _ in range(3):
             infer(x)
         times = []
         for _ in range(n):
-            _sync(opts.device)
+            sync_device(opts.device)
             t0 = time.perf_counter()
             infer(x)
-            _sync(opts.device)
+            sync_device(opts.device)
             times.append(time.perf_counter() - t0)
         result[path] = {"median_ms": round(1000 * statistics.median(times), 3), "n": n}
     for path in paths[1:]:

@@ -186,7 +186,7 @@ def _app(case: TrainCase, device, amp: str | None, report: bool = True):
     return model, step, infer
 
 
-def _build_path(path: str, case: TrainCase, device):
+def build_path(path: str, case: TrainCase, device):
     """``reference``, or ``app`` with optional suffixes: ``_default`` (the app's
     default model options instead of the report's network), ``_bf16`` (bf16 autocast),
     ``_sysmalloc`` (without the app's :func:`engine.train.memory.keep_freed_memory`)."""
@@ -203,7 +203,7 @@ def _build_path(path: str, case: TrainCase, device):
     return _app(case, device, amp, report="default" not in flags)
 
 
-def _batch(case: TrainCase, device, seed: int = 0):
+def bench_batch(case: TrainCase, device, seed: int = 0):
     import torch
 
     g = torch.Generator().manual_seed(seed)
@@ -226,7 +226,7 @@ def _warm_kernels(device) -> None:
     spk.sum().backward()
 
 
-def _sync(device) -> None:
+def sync_device(device) -> None:
     import torch
 
     if torch.device(device).type == "cuda":
@@ -244,8 +244,8 @@ def train_worker(spec: dict) -> dict:
     bf16 = path.endswith("_bf16")
     if bf16 and torch.device(device).type == "cpu" and not cpu_has_bf16():
         return {"status": NOT_AVAILABLE, "reason": "this CPU has no bf16 instructions"}
-    x, y = _batch(case, device)
-    _model, step, _infer = _build_path(path, case, device)
+    x, y = bench_batch(case, device)
+    _model, step, _infer = build_path(path, case, device)
     if path != "reference":
         _warm_kernels(device)
     gc.collect()
@@ -259,10 +259,10 @@ def train_worker(spec: dict) -> dict:
         exact = _reset_peak_rss()
     wall, cpu = [], []
     for i in range(spec["warmup"] + spec["reps"]):
-        _sync(device)
+        sync_device(device)
         t0, c0 = time.perf_counter(), time.process_time()
         step(x, y)
-        _sync(device)
+        sync_device(device)
         if i >= spec["warmup"]:
             wall.append(time.perf_counter() - t0)
             cpu.append(time.process_time() - c0)
@@ -303,7 +303,7 @@ def run_worker(spec: dict, timeout_s: float) -> dict:
         return {"status": "error", "reason": "worker printed no JSON"}
 
 
-def _reference_params(ref):
+def reference_params(ref):
     for i, conv in enumerate(ref.convs):
         yield f"conv{i + 1}.weight", conv.weight
         yield f"conv{i + 1}.bias", conv.bias
@@ -311,7 +311,7 @@ def _reference_params(ref):
     yield "fc.bias", ref.fc.bias
 
 
-def _app_params(app):
+def app_params(app):
     for conv in app.convs:
         yield conv.weight
         yield conv.bias
@@ -324,5 +324,5 @@ def copy_reference_weights(ref, app) -> None:
     import torch
 
     with torch.no_grad():
-        for (_, src), dst in zip(_reference_params(ref), _app_params(app)):
+        for (_, src), dst in zip(reference_params(ref), app_params(app)):
             dst.copy_(src)

@@ -28,8 +28,8 @@ import torch.nn.functional as F
 from torch import nn
 
 from engine.errors import ExportError
-from engine.neuro.spike_modules import _pool_kind, fold_batchnorm
-from engine.neuro.spike_ops import _TARGET_CHUNK_BYTES
+from engine.neuro.spike_modules import fold_batchnorm, pool_kind_of
+from engine.neuro.spike_ops import TARGET_CHUNK_BYTES
 
 ONNX_OPSET = 17
 #: name of the JSON file stored inside a TorchScript archive (``torch.jit.load(...,
@@ -99,7 +99,7 @@ class ScriptedConv(nn.Module):
         super().__init__()
         bn = None if isinstance(bn, nn.Identity) else bn
         pool = None if isinstance(pool, nn.Identity) else pool
-        kind, size = _pool_kind(pool)
+        kind, size = pool_kind_of(pool)
         if kind is None or isinstance(conv.padding, str) or conv.padding_mode != "zeros":
             raise ExportError(f"convolution block {conv} / {pool}: no scripted twin for it")
         with torch.no_grad():
@@ -118,7 +118,7 @@ class ScriptedConv(nn.Module):
         self.groups = int(conv.groups)
         self.pool = {"none": 0, "max": 1, "avg": 2}[kind]
         self.k = int(size)
-        self.chunk_bytes = int(_TARGET_CHUNK_BYTES)
+        self.chunk_bytes = int(TARGET_CHUNK_BYTES)
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         n = x.shape[0]

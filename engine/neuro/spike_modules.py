@@ -11,7 +11,7 @@ from __future__ import annotations
 
 import torch
 
-from engine.neuro.spike_ops import _pair, conv_bn_pool, conv_pool
+from engine.neuro.spike_ops import as_pair, conv_bn_pool, conv_pool
 
 
 def conv_block(
@@ -33,14 +33,14 @@ def conv_block(
     from torch import nn
 
     modules = [m for m in (conv, bn, pool) if m is not None]
-    if _has_forward_hooks(modules):
+    if has_forward_hooks(modules):
         return _plain(x, conv, bn, pool)  # a hook wants each module's own output
-    x = _run_pre_hooks(conv, x)  # e.g. a training loop's stop check
+    x = run_pre_hooks(conv, x)  # e.g. a training loop's stop check
     for m in modules[1:]:
-        _run_pre_hooks(m, x)  # called for their side effects; the block runs as one op
+        run_pre_hooks(m, x)  # called for their side effects; the block runs as one op
     bn = None if isinstance(bn, nn.Identity) else bn
     pool = None if isinstance(pool, nn.Identity) else pool
-    kind, size = _pool_kind(pool)
+    kind, size = pool_kind_of(pool)
     plain_bn = bn is not None and not (
         type(bn) is nn.BatchNorm2d and x.device.type == "cpu" and x.dtype != torch.float64
     )
@@ -91,7 +91,7 @@ def fold_batchnorm(weight: torch.Tensor, bias: torch.Tensor | None, bn) -> tuple
     return weight * scale.view(-1, 1, 1, 1), bias
 
 
-def _has_forward_hooks(modules) -> bool:
+def has_forward_hooks(modules) -> bool:
     """Whether calling the modules one by one matters: forward hooks see each module's output."""
     from torch.nn.modules import module as nn_module
 
@@ -100,7 +100,7 @@ def _has_forward_hooks(modules) -> bool:
     return any(m._forward_hooks for m in modules)
 
 
-def _run_pre_hooks(module, x):
+def run_pre_hooks(module, x):
     from torch.nn.modules import module as nn_module
 
     hooks = [*nn_module._global_forward_pre_hooks.values(), *module._forward_pre_hooks.values()]
@@ -117,19 +117,19 @@ def _plain(x, conv, bn, pool):
     return pool(y) if pool is not None else y
 
 
-def _pool_kind(pool) -> tuple[str | None, int]:
+def pool_kind_of(pool) -> tuple[str | None, int]:
     """("max" | "avg" | "none", window) when ``conv_pool`` can do this pooling, else (None, 0)."""
     from torch import nn
 
     if pool is None:
         return "none", 1
     if isinstance(pool, (nn.MaxPool2d, nn.AvgPool2d)):
-        k, s = _pair(pool.kernel_size), _pair(pool.stride or pool.kernel_size)
-        pad = _pair(pool.padding)
+        k, s = as_pair(pool.kernel_size), as_pair(pool.stride or pool.kernel_size)
+        pad = as_pair(pool.padding)
         if k[0] != k[1] or k != s or pad != (0, 0) or pool.ceil_mode:
             return None, 0
         if isinstance(pool, nn.MaxPool2d):
-            if _pair(pool.dilation) != (1, 1) or pool.return_indices:
+            if as_pair(pool.dilation) != (1, 1) or pool.return_indices:
                 return None, 0
             return "max", k[0]
         if not pool.count_include_pad or pool.divisor_override:

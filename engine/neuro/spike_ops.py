@@ -25,10 +25,10 @@ import torch.nn.functional as F
 from engine.errors import ConfigError
 
 POOLS = ("max", "avg", "none")
-_TARGET_CHUNK_BYTES = 8 << 20  # per-chunk convolution output: fits in the caches' neighbourhood
+TARGET_CHUNK_BYTES = 8 << 20  # per-chunk convolution output: fits in the caches' neighbourhood
 
 
-def _pair(v) -> tuple[int, int]:
+def as_pair(v) -> tuple[int, int]:
     return (int(v), int(v)) if isinstance(v, int) else (int(v[0]), int(v[1]))
 
 
@@ -335,7 +335,7 @@ def conv_pool(
     dtype = x.dtype if dtype is None else dtype
     if x.dtype in (torch.float16, torch.bfloat16) and dtype == x.dtype:
         x = x.float()
-    conv_args = (_pair(stride), _pair(padding), _pair(dilation), int(groups))
+    conv_args = (as_pair(stride), as_pair(padding), as_pair(dilation), int(groups))
     if chunk is None:
         h, w = x.shape[2:]
         chunk = default_chunk(weight.shape[0], h, w, 2 if dtype == torch.bfloat16 else 4)
@@ -380,7 +380,7 @@ def conv_bn_pool(
         bn.num_batches_tracked if track else None,
         bn.momentum,
     )
-    conv_args = (_pair(stride), _pair(padding), _pair(dilation), int(groups))
+    conv_args = (as_pair(stride), as_pair(padding), as_pair(dilation), int(groups))
     k = int(pool_size) if pool != "none" else 1
     return _ConvBNPool.apply(
         x,
@@ -400,4 +400,4 @@ def conv_bn_pool(
 
 def default_chunk(out_channels: int, height: int, width: int, itemsize: int = 4) -> int:
     """Samples per chunk of :func:`conv_pool`: about 8 MiB of convolution output each."""
-    return max(1, _TARGET_CHUNK_BYTES // max(out_channels * height * width * itemsize, 1))
+    return max(1, TARGET_CHUNK_BYTES // max(out_channels * height * width * itemsize, 1))

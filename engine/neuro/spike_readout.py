@@ -9,7 +9,7 @@ from __future__ import annotations
 import torch
 import torch.nn.functional as F
 
-from engine.neuro.spike_modules import _has_forward_hooks, _run_pre_hooks
+from engine.neuro.spike_modules import has_forward_hooks, run_pre_hooks
 
 
 class _SpikeLinear(torch.autograd.Function):
@@ -48,9 +48,9 @@ def linear_seq(x: torch.Tensor, fc: torch.nn.Linear, *, binary: bool = False) ->
     that order instead (a copy of the small weight, not of the ``T x B`` activations).
     ``binary``: ``x`` holds only spikes; it is kept for the backward pass as uint8.
     """
-    if _has_forward_hooks([fc]):
+    if has_forward_hooks([fc]):
         return fc(x.flatten(2))  # a hook wants the module's own call
-    x = _run_pre_hooks(fc, x)
+    x = run_pre_hooks(fc, x)
     weight = fc.weight
     if x.dim() == 5 and x.permute(0, 1, 3, 4, 2).is_contiguous() and not x.is_contiguous():
         out_f = weight.shape[0]
