@@ -13,6 +13,7 @@ def add_parser(sub) -> None:
     p.add_argument("--out", required=True, help="output PNG file")
     p.add_argument("--size", default="1280x820", help="window size WxH (default 1280x820)")
     p.add_argument("--run", default=None, help="training tab: a run folder to show")
+    p.add_argument("--sweep", default=None, help="training tab: a sweep folder to show")
     p.add_argument("--data", default=None, help="data/encoding tabs: a data set spec to show")
     p.add_argument("--checkpoint", default=None, help="live tab: a checkpoint to load")
     p.add_argument("--timeout", type=float, default=120.0, help="seconds to wait for content")
@@ -60,6 +61,7 @@ def run(args) -> int:
     window.show()
     panel = window.panels[args.tab]
     options = {"run": args.run, "data": args.data, "checkpoint": args.checkpoint}
+    options["sweep"] = args.sweep
     if hasattr(panel, "prepare_screenshot"):
         panel.prepare_screenshot(options)
     ready = getattr(panel, "screenshot_ready", lambda: True)

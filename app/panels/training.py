@@ -32,6 +32,7 @@ from PySide6.QtWidgets import (
 from app.panels.training_files import TrainingFilesMixin
 from app.panels.training_runs import RunsPane
 from app.panels.training_setup import SetupPane
+from app.panels.training_sweep import SweepPanel
 from app.panels.training_traces import TracesView
 from app.panels.training_views import ConfusionView, CurvesView, progress_text
 from app.settings import read_value
@@ -136,6 +137,8 @@ class TrainingPanel(TrainingFilesMixin, QWidget):
         self.tabs.addTab(self.confusion, "Confusion")
         self.tabs.addTab(self.runs, "Runs")
         self.tabs.addTab(self.log_view, "Log")
+        self.sweep = SweepPanel(self.setup.config)
+        self.tabs.addTab(self.sweep, "Sweep")
 
         right = QVBoxLayout()
         right.addLayout(bar)
@@ -166,6 +169,8 @@ class TrainingPanel(TrainingFilesMixin, QWidget):
         self.setup.loadRequested.connect(self._on_setup_load)
         self.setup.saveRequested.connect(self._on_setup_save)
         self.runs.openRequested.connect(self._on_runs_open_requested)
+        self.sweep.openRunRequested.connect(self._on_runs_open_requested)
+        self.sweep.configRequested.connect(self.setup.set_config)
         context.datasetChanged.connect(self._on_context_dataset_changed)
         if context.dataset_spec and not self.setup.data.text():
             self.setup.data.setText(context.dataset_spec)
@@ -391,6 +396,7 @@ class TrainingPanel(TrainingFilesMixin, QWidget):
 
     def shutdown(self) -> None:
         """Stop a running job and wait for its thread (window closing): a checkpoint is kept."""
+        self.sweep.shutdown()
         if not self.jobs.stop_all(60000):  # training keeps a checkpoint on its way out
             log.warning("a Training tab job did not stop within 60 s")
         if self.buffer is not None:
@@ -400,9 +406,13 @@ class TrainingPanel(TrainingFilesMixin, QWidget):
     def prepare_screenshot(self, options: dict) -> None:
         from app.panels.training_demo import prepare
 
+        if options.get("sweep"):  # `screenshot --tab training --sweep DIR`
+            self.sweep.open_sweep(options["sweep"])
+            self.tabs.setCurrentWidget(self.sweep)
+            return
         prepare(self, options)
 
     def screenshot_ready(self) -> bool:
         from app.panels.training_demo import ready
 
-        return ready(self)
+        return self.tabs.currentWidget() is self.sweep or ready(self)
