@@ -62,3 +62,41 @@ def write_shd(path: Path, n: int = 40, n_classes: int = 4, seed: int = 0, keys=N
         names = keys or [f"word{c}" for c in range(n_classes)]
         f.create_group("extra").create_dataset("keys", data=[s.encode() for s in names])
     return path
+
+
+def esc50_zip(folder: Path) -> Path:
+    """``ESC-50-master.zip`` in the published layout: ``audio/{fold}-{src}-{take}-{target}.wav``
+    and ``meta/esc50.csv`` (filename,fold,target,category,esc10,src_file,take)."""
+    folder.mkdir(parents=True, exist_ok=True)
+    rows = ["filename,fold,target,category,esc10,src_file,take"]
+    out = folder / "ESC-50-master.zip"
+    with zipfile.ZipFile(out, "w") as zf:
+        for fold in range(1, 6):
+            for target, category in ((0, "dog"), (1, "rooster")):
+                name = f"{fold}-{100 + fold}-A-{target}.wav"
+                wav = folder / name
+                sf.write(wav, tone(300 + 300 * target, 0.2, 16000, seed=fold), 16000)
+                zf.write(wav, f"ESC-50-master/audio/{name}")
+                rows.append(f"{name},{fold},{target},{category},False,{100 + fold},A")
+        zf.writestr("ESC-50-master/meta/esc50.csv", "\n".join(rows) + "\n")
+    return out
+
+
+def speechcommands_tar(folder: Path) -> Path:
+    """``speech_commands_v0.02.tar.gz`` as published: no top folder, word folders, lists."""
+    import tarfile
+
+    root = folder / "sc"
+    for w, word in enumerate(("no", "yes")):
+        (root / word).mkdir(parents=True, exist_ok=True)
+        for s in ("aa11", "bb22", "cc33"):
+            sf.write(root / word / f"{s}_nohash_0.wav", tone(300 + 300 * w, 1.0, 16000), 16000)
+    (root / "_background_noise_").mkdir(exist_ok=True)
+    sf.write(root / "_background_noise_" / "hum.wav", tone(50, 2.0, 16000), 16000)
+    (root / "validation_list.txt").write_text("no/bb22_nohash_0.wav\n")
+    (root / "testing_list.txt").write_text("no/cc33_nohash_0.wav\nyes/cc33_nohash_0.wav\n")
+    out = folder / "speech_commands_v0.02.tar.gz"
+    with tarfile.open(out, "w:gz") as tf:
+        for p in sorted(root.rglob("*")):
+            tf.add(p, str(p.relative_to(root)), recursive=False)
+    return out

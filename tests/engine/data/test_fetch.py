@@ -161,3 +161,67 @@ def test_unfetched_name_says_how(tmp_path, monkeypatch):
         open_source("esc50")
     with pytest.raises(DataError, match="fetchable: fsdd, esc50"):
         entry("nope")
+
+
+def test_esc50_gets_a_manifest_with_its_folds(media_server, tmp_path, monkeypatch):
+    from fetchkit import esc50_zip
+
+    srv = media_server(esc50_zip(tmp_path / "srv").parent)
+    result, _ = run(fetch("esc50", tmp_path / "d", base_url=srv.url()))
+    assert result.spec == f"csv:{tmp_path / 'd' / 'esc50' / 'snn-explorer-manifest.csv'}"
+    monkeypatch.setenv("SNN_EXPLORER_DATA", str(tmp_path / "d"))
+    src = open_source("esc50")
+    assert src.class_names == ["dog", "rooster"] and len(src.items) == 10
+    test = [it for it in src.items if it.split == "test"]
+    assert len(test) == 2 and all(os.path.basename(it.path).startswith("5-") for it in test)
+    assert "CC BY-NC 3.0" in fetched()["esc50"]["licence"]
+
+
+def test_speechcommands_tarball_unpacks_without_a_top_folder(media_server, tmp_path):
+    from fetchkit import speechcommands_tar
+
+    tar = speechcommands_tar(tmp_path / "srv")
+    row = entry("speechcommands")
+    # a pinned checksum is checked: the real one refuses this archive...
+    with pytest.raises(DownloadError, match="sha256 checksum mismatch"):
+        run(fetch(row, tmp_path / "d", base_url=media_server(tar.parent).url()))
+    # ...and this archive's own passes
+    arc = dataclasses.replace(row.archives[0], checksum=f"sha256:{sha256(tar)}")
+    row = dataclasses.replace(row, archives=(arc,))
+    result, _ = run(fetch(row, tmp_path / "d", base_url=media_server(tar.parent).url()))
+    src = open_source(result.spec)
+    assert src.class_names == ["no", "yes"]
+    assert sorted(it.split for it in src.items) == [
+        "test",
+        "test",
+        "train",
+        "train",
+        "train",
+        "val",
+    ]
+    assert src.background_dir == str(tmp_path / "d" / "speechcommands" / "_background_noise_")
+
+
+def test_kitchen20_manifest_keeps_source_recordings_together(media_server, tmp_path):
+    import zipfile
+
+    import soundfile as sf
+    from fetchkit import tone
+
+    srv = tmp_path / "srv"
+    srv.mkdir()
+    rows = [",category,fold,orig_idx,path,take,target,usr_id"]
+    with zipfile.ZipFile(srv / "kitchen20.zip", "w") as zf:
+        for i, (cat, target, usr) in enumerate(
+            [("blender", 0, "111"), ("blender", 0, "111"), ("book", 13, "222"), ("book", 13, "333")]
+        ):
+            name = f"audio/0-{usr}-{'AB'[i % 2]}-{target}.wav"
+            sf.write(tmp_path / "c.wav", tone(200 + 100 * i, 0.2, 22050), 22050)
+            zf.write(tmp_path / "c.wav", f"kitchen20-8bc9544/{name}")
+            rows.append(f"{i},{cat},0,{i},{name},{'AB'[i % 2]},{target},{usr}")
+        zf.writestr("kitchen20-8bc9544/kitchen20.csv", "\n".join(rows) + "\n")
+    result, _ = run(fetch("kitchen20", tmp_path / "d", base_url=media_server(srv).url()))
+    src = open_source(result.spec)
+    assert src.class_names == ["blender", "book"] and len(src.items) == 4
+    assert [it.group for it in src.items] == ["111", "111", "222", "333"]
+    assert all(it.split is None for it in src.items)  # carved by seed, groups whole
