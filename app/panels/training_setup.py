@@ -83,7 +83,7 @@ class SetupPane(QWidget):
     loadRequested(), saveRequested()
         The config file buttons were pressed (the panel shows the dialogs).
     featuresProposed(str)
-        "From the data" filled the feature settings in (the proposal's description).
+        "From data" filled the feature settings in (the proposal's description).
     """
 
     useDatasetRequested = Signal()
@@ -115,7 +115,7 @@ class SetupPane(QWidget):
         self.limit.setToolTip("train on a seeded random slice of about this many examples")
         form.addRow("Examples", self.limit)
         self.feature_kind = combo({"mfcc": "MFCC", "logmel": "log-mel"})
-        self.propose = QPushButton("From the data")
+        self.propose = QPushButton("From data")
         self.propose.setToolTip(
             "Fill the feature settings in from the clips' lengths and sample rates "
             "(the command line does this when a run gives no [features])"

@@ -1,4 +1,4 @@
-"""Issue 14 in the GUI: the Data tab's proposal line, the Training tab's "From the data" button,
+"""Issue 14 in the GUI: the Data tab's proposal line, the Training tab's "From data" button,
 and a cross-validation folder as one row of the runs table (real widgets, real files)."""
 
 from __future__ import annotations
