@@ -37,6 +37,7 @@ def add_parser(sub) -> None:
     fetch.add_argument(
         "--dir", metavar="DIR", help="data folder (default: the per-user data folder)"
     )
+    fetch.add_argument("--force", action="store_true", help="fetch again even if it is there")
     fetch.set_defaults(func=run_fetch)
     p.set_defaults(func=lambda args: _usage(p))
 
@@ -104,14 +105,19 @@ def run_list(args) -> int:
 
 
 def run_fetch(args) -> int:
+    import os
     import sys
 
     from engine.data.catalog import entry
-    from engine.data.fetch import fetch
+    from engine.data.fetch import fetch, fetched
 
     row = entry(args.name)
     print(f"{row.name}: {row.title}")
     print(f"licence: {row.licence}")
+    have = fetched(args.dir).get(row.name)
+    if have and os.path.isdir(have.get("folder", "")) and not args.force:
+        print(f"already fetched into {have['folder']} (--force fetches it again)")
+        return 0
     gen = fetch(row, args.dir)
     shown = -1
     while True:

@@ -104,15 +104,21 @@ def fetch(
     got: list[tuple[Archive, Path, str]] = []
     for arc in row.archives:
         path = downloads / arc.name
+        sized = True  # a file downloaded by an earlier run was size-checked then
         if not path.is_file():
-            ok = yield from _download(row.name, arc, archive_url(arc, base_url), path, stop)
-            if not ok:
+            sized = yield from _download(row.name, arc, archive_url(arc, base_url), path, stop)
+            if sized is None:
                 return None
         yield FetchProgress(row.name, "verify", arc.name, message=f"checking {arc.name}")
         how = _verify(arc, path)
         if how == "size":
             warnings.append(
-                f"{arc.name}: no published checksum pinned for this file; verified by size only"
+                f"{arc.name}: no published checksum pinned for this file; "
+                + (
+                    "verified by size only"
+                    if sized
+                    else "no size sent either: checked by unpacking"
+                )
             )
         got.append((arc, path, how))
         if stop.is_set():
@@ -164,7 +170,8 @@ def fetched_spec(name: str, folder: str | os.PathLike | None = None) -> str:
 
 # ----------------------------------------------------------------------------- download
 def _download(name: str, arc: Archive, url: str, path: Path, stop: threading.Event):
-    """Generator: download ``url`` to ``path`` via ``path.part``; returns False when stopped."""
+    """Generator: download ``url`` to ``path`` via ``path.part``. Returns None when stopped,
+    else whether the size was known (and so checked)."""
     part = path.with_name(path.name + ".part")
     have = part.stat().st_size if part.is_file() else 0
     req = urllib.request.Request(url, headers={"User-Agent": "snn-explorer"})
@@ -197,7 +204,7 @@ def _download(name: str, arc: Archive, url: str, path: Path, stop: threading.Eve
         with open(part, "ab" if start else "wb") as out:
             while True:
                 if stop.is_set():
-                    return False
+                    return None
                 try:
                     chunk = resp.read1(CHUNK)  # what has arrived, not a full chunk
                 except (OSError, http.client.HTTPException, ValueError) as exc:
@@ -219,7 +226,7 @@ def _download(name: str, arc: Archive, url: str, path: Path, stop: threading.Eve
         )
     yield FetchProgress(name, "download", arc.name, done, total or done, start)
     os.replace(part, path)
-    return True
+    return bool(total)
 
 
 def _range_start(header: str | None) -> int:

@@ -33,6 +33,10 @@ def test_fetch_train_classify_unknown(tmp_path, monkeypatch, media_server, capsy
     assert "licence: CC BY-SA 4.0" in out and "open it with: --data fsdd" in out
     assert "verified by size only" in err
     assert (home / ".local/share/snn-explorer/fsdd/recordings/0_george_0.wav").is_file()
+    asked = len(srv.paths_requested())
+    assert main(["data", "fetch", "fsdd"]) == 0  # there already: nothing downloaded
+    assert "already fetched into" in capsys.readouterr().out
+    assert len(srv.paths_requested()) == asked
 
     assert main(["data", "info", "--data", "fsdd"]) == 0
     assert "licence    CC BY-SA 4.0" in capsys.readouterr().out
