@@ -126,7 +126,7 @@ class DataPanel(QWidget):
         self.bar.specEntered.connect(self._on_bar_spec_entered)
         self.bar.browseRequested.connect(self._on_bar_browse_requested)
         self.bar.fetchRequested.connect(self.fetcher.start)
-        self.fetcher.fetched.connect(lambda spec, _licence: self.open_spec(spec))
+        self.fetcher.fetched.connect(self._on_fetcher_fetched)
         self.fetcher.failed.connect(self._show_error)
         self.form.configChanged.connect(self._on_form_config_changed)
         self.form.computeRequested.connect(self._on_form_compute_requested)
@@ -213,6 +213,10 @@ class DataPanel(QWidget):
             self._on_grid_example_selected(0)
 
     # ----- handlers
+    def _on_fetcher_fetched(self, spec: str, _licence: str) -> None:
+        self.bar.refresh_fetchable(fetch_entries())
+        self.open_spec(spec)
+
     def _on_bar_spec_entered(self, spec: str) -> None:
         self.open_spec(spec)
 

@@ -86,6 +86,13 @@ class DataBar(QWidget):
         self.folder_button.clicked.connect(lambda: self.browseRequested.emit("folder"))
         self.csv_button.clicked.connect(lambda: self.browseRequested.emit("csv"))
 
+    def refresh_fetchable(self, fetchable: list[tuple[str, str]]) -> None:
+        """New texts for the published sets' menu entries (after a download)."""
+        titles = dict((name, title) for title, name in fetchable)
+        for act in self.examples.menu().actions():
+            if act.data() in titles:
+                act.setText(titles[act.data()])
+
     def _pick(self, spec: str) -> None:
         self.spec.setText(spec)
         self.specEntered.emit(spec)

@@ -41,6 +41,7 @@ def test_examples_menu_fetches_and_opens(qtbot, tmp_path, monkeypatch, media_ser
         assert panel.overview.summary.n_items == 24
         assert "CC BY-SA 4.0" in panel.fetcher.strip.label.text()
         assert "verified by size only" in panel.fetcher.strip.label.text()
+        assert _action(panel, "fsdd").text().endswith("[downloaded]")
         assert panel.context.dataset_spec == panel.overview.spec
         # a second pick opens the downloaded copy without asking the server again
         before = len(srv.paths_requested())
