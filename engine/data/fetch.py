@@ -279,7 +279,8 @@ def _unpack(arc: Archive, path: Path, dest: Path) -> None:
         else:
             shutil.copyfile(path, dest / arc.name)
     except (zipfile.BadZipFile, tarfile.TarError, gzip.BadGzipFile, EOFError, OSError) as exc:
-        raise DataError(f"{arc.name}: cannot unpack ({exc})") from None
+        path.unlink(missing_ok=True)  # a damaged download: the next run fetches it anew
+        raise DataError(f"{arc.name}: cannot unpack ({exc}); file removed, run again") from None
 
 
 def _flatten(folder: Path) -> None:

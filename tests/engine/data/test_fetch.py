@@ -225,3 +225,15 @@ def test_kitchen20_manifest_keeps_source_recordings_together(media_server, tmp_p
     assert src.class_names == ["blender", "book"] and len(src.items) == 4
     assert [it.group for it in src.items] == ["111", "111", "222", "333"]
     assert all(it.split is None for it in src.items)  # carved by seed, groups whole
+
+
+def test_an_archive_that_does_not_unpack_is_removed(media_server, tmp_path):
+    srv = tmp_path / "srv"
+    srv.mkdir()
+    (srv / FSDD_ZIP).write_bytes(b"PK\x03\x04 this is no zip archive" * 50)
+    dest = tmp_path / "d"
+    with pytest.raises(DataError) as exc:
+        run(fetch("fsdd", dest, base_url=media_server(srv).url()))
+    assert "cannot unpack" in one_line(exc) and "run again" in str(exc.value)
+    assert os.listdir(dest / ".downloads") == [] and not (dest / "fsdd").exists()
+    assert [n for n in os.listdir(dest) if n.startswith(".fsdd")] == []
