@@ -46,6 +46,7 @@ from engine.train.sweep_study import (
     SPEC_FILE,
     SweepSpec,
     TrialRow,
+    asked_trials,
     read_spec,
     read_sweep,
 )
@@ -207,6 +208,7 @@ class SweepPanel(QWidget):
             return
         self._show_error("")
         self.out.setText(str(out))
+        self.trials.setValue(asked_trials(out) or max(1, self.summary.n_counted))
         self.rows = {r.number: r for r in self.summary.rows}
         self.status.setText(self._summary_text(self.summary))
         self._redraw()

@@ -71,7 +71,7 @@ def sweep(
         raise ConfigError(f"--trials: {n_trials} must be at least 1")
     stop = stop or threading.Event()
     t0 = time.perf_counter()
-    spec.save()
+    spec = spec.save(n_trials)
     study, storage = open_study(spec, sampler_seed=spec.base.seed)
     recovered = tuple(recover_stale(study, storage))
     yield SweepStarted(spec.out, spec.url, n_trials, counted(study, running=False), jobs, recovered)

@@ -9,6 +9,7 @@ ran on this machine and is gone, else when its heartbeat is older than ``GRACE_S
 
 from __future__ import annotations
 
+import dataclasses
 import json
 import math
 import os
@@ -51,11 +52,14 @@ class SweepSpec:
             "storage": self.storage,
         }
 
-    def save(self) -> None:
-        """Write ``sweep.json``; a folder already holding another sweep is refused."""
+    def save(self, n_trials: int | None = None) -> SweepSpec:
+        """Write ``sweep.json`` (with the trials asked for); a folder already holding another
+        sweep is refused. Returns the spec to run: a rerun without a storage URL continues in
+        the storage the folder's sweep uses."""
         out = Path(self.out)
         out.mkdir(parents=True, exist_ok=True)
         path = out / SPEC_FILE
+        spec = self
         if path.exists():
             old = read_spec(out)
             for part in ("base", "space"):
@@ -65,8 +69,12 @@ class SweepSpec:
                         "rerun with the same files to continue it, or choose another --out"
                     )
             if self.storage is None and old.storage:
-                return  # a rerun without --storage continues where the study is
-        write_atomic(path, json.dumps(self.to_dict(), indent=1, sort_keys=True))
+                spec = dataclasses.replace(self, storage=old.storage)
+        d = spec.to_dict()
+        if n_trials is not None:
+            d["trials"] = int(n_trials)
+        write_atomic(path, json.dumps(d, indent=1, sort_keys=True))
+        return spec
 
 
 def read_spec(out: str | os.PathLike) -> SweepSpec:
@@ -81,6 +89,15 @@ def read_spec(out: str | os.PathLike) -> SweepSpec:
         raise ConfigError(f"{path}: no sweep here (run `snn-explorer sweep` first)") from None
     except (json.JSONDecodeError, UnicodeDecodeError, KeyError, TypeError) as exc:
         raise ConfigError(f"{path}: damaged sweep file ({exc})") from None
+
+
+def asked_trials(out: str | os.PathLike) -> int | None:
+    """The number of trials the last run of the sweep in ``out`` asked for (None if unknown)."""
+    try:
+        n = json.loads((Path(out) / SPEC_FILE).read_text(encoding="utf-8")).get("trials")
+    except (OSError, ValueError, AttributeError):
+        return None
+    return n if isinstance(n, int) and n > 0 else None
 
 
 def open_study(spec: SweepSpec, sampler_seed: int | None = None):
@@ -221,6 +238,8 @@ def trial_rows(study, out: str | os.PathLike) -> tuple[TrialRow, ...]:
         values = [v for v in t.intermediate_values.values() if math.isfinite(v)]
         value = t.value if t.value is not None else (max(values) if values else None)
         name = t.user_attrs.get("run_dir") if t.state.name != "WAITING" else ""
+        if name and not (Path(out) / name).is_dir():
+            name = ""  # a stopped trial's folder moved on to its retry
         history = t.system_attrs.get("retry_history") or []
         rows.append(
             TrialRow(

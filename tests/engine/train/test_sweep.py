@@ -17,7 +17,7 @@ from engine.train.run_folder import read_run
 from engine.train.sweep import sweep, trial_dir
 from engine.train.sweep_events import SweepFinished, SweepStarted, TrialEpoch, TrialStarted
 from engine.train.sweep_space import apply_params, load_space, parse_space
-from engine.train.sweep_study import SweepSpec, open_study, read_sweep
+from engine.train.sweep_study import SweepSpec, open_study, read_spec, read_sweep
 
 BASE = RunConfig(
     model="fc_snn", steps=4, epochs=1, batch=64, limit=400, model_options={"hidden": 32}
@@ -199,3 +199,15 @@ def test_two_worker_processes_share_one_sqlite_study(tmp_path):
     assert len(pids) == 2  # both processes ran trials of the one study
     extra = [t for t in trials if t not in counted]
     assert all(t.user_attrs.get("surplus") for t in extra)  # at most a number given back
+
+
+def test_a_rerun_without_storage_continues_in_the_sweeps_own_storage(tmp_path):
+    url = f"sqlite:///{tmp_path / 'elsewhere.db'}"
+    first = _spec(tmp_path)
+    first = SweepSpec(first.base, first.space, first.out, url).save(5)
+    again = SweepSpec(first.base, first.space, first.out).save(6)
+    assert again.storage == url and again.url == url
+    assert read_spec(first.out).storage == url
+    from engine.train.sweep_study import asked_trials
+
+    assert asked_trials(first.out) == 6
