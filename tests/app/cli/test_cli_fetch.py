@@ -56,9 +56,16 @@ def test_fetch_train_classify_unknown(tmp_path, monkeypatch, media_server, capsy
     assert rows[0]["label"] in ("0", "1", "2", "unknown")
     assert rows[0]["best_guess"] in ("0", "1", "2")
     assert rows[1]["label"] == "unknown"
-    # a threshold of 1 makes every answer "unknown"; 0 keeps the best guess
-    assert main(["classify", "--checkpoint", ckpt, str(clip), "--threshold", "1"]) == 0
-    assert capsys.readouterr().out.split()[1] == "unknown"
+    # a threshold over the top probability answers "unknown"; 0 keeps the best guess
+    top = max(rows[0]["probs"].values())
+    high = f"{min(top + 0.01, 1.0):.4f}" if top < 0.99 else "1"
+    said = "unknown" if top < float(high) else rows[0]["best_guess"]
+    assert main(["classify", "--checkpoint", ckpt, str(clip), "--threshold", high]) == 0
+    assert capsys.readouterr().out.split()[1] == said
+    assert main(["listen", "--checkpoint", ckpt, "--file", str(clip), "--threshold", high]) == 0
+    assert said in capsys.readouterr().out
+    assert main(["classify", "--checkpoint", ckpt, str(clip), "--threshold", "2"]) == 1
+    assert "--threshold 2.0 must be between 0 and 1" in capsys.readouterr().err
     assert main(["classify", "--checkpoint", ckpt, str(clip), "--threshold", "0"]) == 0
     assert capsys.readouterr().out.split()[1] == rows[0]["best_guess"]
 
