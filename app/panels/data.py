@@ -52,6 +52,8 @@ EMPTY_TEXT = (
     "<li><b>fsdd:PATH</b> &mdash; the Free Spoken Digit Dataset's recordings folder</li>"
     "<li><b>mnist:PATH</b> &mdash; a folder of MNIST IDX files</li>"
     "<li><b>audioset:PATH</b> &mdash; a folder made by the AudioSet builder tab</li>"
+    "<li><b>speechcommands:PATH</b>, <b>shd:PATH</b>, <b>ssc:PATH</b> &mdash; those sets as "
+    "published; a downloaded set also opens by its name (<i>fsdd</i>, <i>esc50</i>...)</li>"
     "</ul>"
     "<p>WAV, FLAC, OGG and MP3 files are read at any rate; unreadable files are listed and "
     "skipped.</p>"

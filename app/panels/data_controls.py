@@ -52,7 +52,8 @@ class DataBar(QWidget):
         super().__init__(parent)
         self.spec = QLineEdit()
         self.spec.setPlaceholderText(
-            "folder:PATH, csv:PATH, fsdd:PATH, mnist:PATH or audioset:PATH (or a bare path)"
+            "folder:PATH, csv:PATH, fsdd:PATH, mnist:PATH, shd:PATH... a bare path, "
+            "or a downloaded set's name (fsdd, esc50...)"
         )
         self.spec.setClearButtonEnabled(True)
         self.open_button = QPushButton("Open")
