@@ -27,6 +27,7 @@ from dataclasses import dataclass
 import numpy as np
 
 from engine.audio.load import resample
+from engine.live.frame_stream import FrameStream, streams
 from engine.train.unknown import DEFAULT_THRESHOLD, UNKNOWN
 
 
@@ -290,6 +291,8 @@ class SlidingWindowClassifier:
         self.sound_latencies: list[float] = []
         self._sounds: deque[tuple[int, int, int]] = deque()  # (start, end, window end)
         self._arrivals: deque[tuple[int, float]] = deque()  # (total after block, arrival)
+        # a model that reads frames as its time axis gets only each hop's new frames
+        self.stream = FrameStream(predictor) if streams(predictor) else None
 
     # ----- input
     def feed(self, samples: np.ndarray, arrived: float | None = None) -> None:
@@ -346,7 +349,7 @@ class SlidingWindowClassifier:
         for w_end, job in sorted(work, key=lambda j: j[0]):
             arrived = self._arrival_of(w_end)
             if job[0] == "window":
-                out.append(self._predict(w_end, arrived, skipped, self.count))
+                out.append(self._predict(w_end, arrived, skipped, self.count, stream=True))
                 self.latencies.append(out[-1].latency_ms)
                 self.count += 1
                 skipped = 0
@@ -363,11 +366,14 @@ class SlidingWindowClassifier:
         self.feed(samples, arrived)
         return self.predict_due()
 
-    def _predict(self, end: int, arrived: float, skipped: int, index: int) -> WindowPrediction:
+    def _predict(self, end, arrived, skipped, index, stream=False) -> WindowPrediction:
         y = self.buffer.read(end, self.window)
         if self.sample_rate != self.model_rate:
             y = resample(y, self.sample_rate, self.model_rate)
-        pred = self.predictor.predict_waveform(y, self.model_rate)
+        if stream and self.stream is not None:
+            pred = self.stream.step(y, end * self.model_rate / self.sample_rate)
+        else:
+            pred = self.predictor.predict_waveform(y, self.model_rate)
         latency = (time.perf_counter() - arrived) * 1000.0
         return self._wrap(pred, y, index, end - self.window, end, latency, skipped)
 
