@@ -65,7 +65,6 @@ from engine.train.inputs import limit_splits, load_data, with_features
 from engine.train.metrics import ActivityTally, confusion_matrix, precision_recall_f1
 from engine.train.records import RunRecords, epoch_seed
 from engine.train.run_folder import BEST_FILE, CHECKPOINT_FILE, CONFIG_FILE, clear_temporaries
-from engine.train.traces import RunFiles
 
 log = logging.getLogger(__name__)
 
@@ -136,14 +135,14 @@ def _amp(cfg: RunConfig, device: torch.device):
     return (lambda: torch.autocast(device.type, dtype=dtype)), scaler
 
 
-class _Trainer(RunRecords):
+class _Trainer:
     """One run's state; ``run()`` is the generator ``train`` delegates to."""
 
     def __init__(self, cfg, run: Path, fs, stop, ckpt):
         from engine.device import resolve_device
 
         self.cfg, self.run_dir, self.fs, self.stop = cfg, run, fs, stop
-        self.files = RunFiles(run)
+        self.records = RunRecords(self)  # events and the run folder's files
         self.device = resolve_device(cfg.device)
         x = np.asarray(fs.x, dtype=np.float32)
         if x.ndim != 4:
@@ -214,6 +213,8 @@ class _Trainer(RunRecords):
         self.history: list[dict] = []
         self.rng_resume: dict = {}
         self.best_weights = None
+        self.epoch_rng = None  # the epoch's generator states, saved in a mid-epoch checkpoint
+        self.cpu0 = 0.0
         self.trace_index = int(self.splits["val"][0])
         self.trace_ids: dict[str, tuple[np.ndarray, np.ndarray]] = {}
         self.resumed = ckpt is not None
@@ -287,15 +288,15 @@ class _Trainer(RunRecords):
             resumed=self.resumed,
             macs_per_layer=dict(self.macs),
         )
-        self._log_event(started)
-        self._log(
+        self.records.event(started)
+        self.records.log(
             f"{'resumed' if self.resumed else 'started'} {cfg.model} on {cfg.data or 'data'}: "
             f"{started.n_params} parameters, {started.n_train}/{started.n_val}/{started.n_test} "
             f"train/val/test, device {self.device}"
         )
         yield started
         if self.spiking and not self.resumed:
-            yield self._traces(0)
+            yield self.records.traces(0)
         # a stop inside a pass would leave the other processes waiting: between batches only
         hooks = self._install_stop_hooks() if self.group is None else []
         status, test = "completed", None
@@ -313,15 +314,15 @@ class _Trainer(RunRecords):
                     kept = self.best_weights if cfg.select == "best_val" else None
                     test = self._evaluate(self.splits["test"], weights=kept)
                 except _Stopped:  # the last checkpoint stays as it was: resume tests again
-                    return (yield from self._finish("stopped", test=None))
+                    return (yield from self.records.finish("stopped", test=None))
         finally:
             for h in hooks:
                 h.remove()
         if status == "stopped":
-            path = self._save(CHECKPOINT_FILE)
+            path = self.records.save(CHECKPOINT_FILE)
             yield Checkpointed(str(path), st["epoch"], "stop")
-            return (yield from self._finish("stopped", test=None))
-        return (yield from self._finish(status, test))
+            return (yield from self.records.finish("stopped", test=None))
+        return (yield from self.records.finish(status, test))
 
     def _epoch(self):
         cfg, st = self.cfg, self.state
@@ -341,11 +342,11 @@ class _Trainer(RunRecords):
                 gd.set_state(self.rng_resume["device"].to(torch.uint8))
         self.rng_resume = {}
         t0 = time.perf_counter() - st["epoch_elapsed"]
-        self._cpu0 = time.process_time()  # CPU seconds: a steadier figure on a shared machine
+        self.cpu0 = time.process_time()  # CPU seconds: a steadier figure on a shared machine
         self.model.train()
         for bi in range(st["batch"], len(batches)):
             st["epoch_elapsed"] = time.perf_counter() - t0
-            self._rng = (g.get_state(), None if gd is g else gd.get_state())
+            self.epoch_rng = (g.get_state(), None if gd is g else gd.get_state())
             if distributed.any_rank(self.stop.is_set(), self.group, self.device):
                 raise _Stopped
             tb = time.perf_counter()
@@ -368,16 +369,16 @@ class _Trainer(RunRecords):
                 samples_per_s=n / max(time.perf_counter() - tb, 1e-9),
                 elapsed_s=st["elapsed"],
             )
-            self.files.step(step_ev)
+            self.records.step(step_ev)
             yield step_ev
         st["epoch_elapsed"] = time.perf_counter() - t0
-        self._rng = (g.get_state(), None if gd is g else gd.get_state())
+        self.epoch_rng = (g.get_state(), None if gd is g else gd.get_state())
         if distributed.any_rank(self.stop.is_set(), self.group, self.device):
             raise _Stopped
         tv = time.perf_counter()
         val = self._evaluate(self.splits["val"])
         st["elapsed"] += time.perf_counter() - tv
-        yield from self._end_epoch(val, time.perf_counter() - t0)
+        yield from self.records.end_epoch(val, time.perf_counter() - t0)
 
     def _order(self, g: torch.Generator) -> np.ndarray:
         train = self.splits["train"]
