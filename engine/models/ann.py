@@ -16,7 +16,7 @@ import torch.nn.functional as F
 from torch import nn
 
 from engine.errors import ConfigError
-from engine.models.snn import InputNorm, check_size, int_list_option, int_option
+from engine.models.snn import InputNorm, check_size, conv_stack_options, int_option
 
 TORCHVISION = ("resnet50", "resnet101", "efficientnet_b0", "vgg16", "densenet121", "mobilenet_v2")
 
@@ -40,19 +40,9 @@ class CNN(nn.Module):
         input_norm: str = "standard",
     ):
         super().__init__()
-        channels = int_list_option("channels", channels, 1, 1024)
-        kernels = int_list_option("kernels", kernels, 1, 15)
-        pool = int_option("pool", pool, 1, 8)
-        hidden = int_option("hidden", hidden, 0, 100_000)
-        if len(channels) != len(kernels) or not channels:
-            raise ConfigError(
-                f"model_options: channels {list(channels)} and kernels {list(kernels)} "
-                "must be non-empty lists of the same length"
-            )
-        if pooling not in ("max", "avg"):
-            raise ConfigError(f"model_options.pooling: {pooling!r}; choose max or avg")
-        if padding not in ("valid", "same"):
-            raise ConfigError(f"model_options.padding: {padding!r}; choose valid or same")
+        channels, kernels, pool, hidden = conv_stack_options(
+            channels, kernels, pool, hidden, pooling, padding
+        )
         c, h, _ = input_shape
         self.input_norm = InputNorm(c, h, input_norm)
         layers: list[nn.Module] = []

@@ -174,6 +174,27 @@ def int_list_option(name: str, value, lo: int, hi: int) -> tuple[int, ...]:
     return tuple(int_option(name, v, lo, hi) for v in value)
 
 
+def conv_stack_options(
+    channels, kernels, pool, hidden, pooling: str, padding: str
+) -> tuple[tuple[int, ...], tuple[int, ...], int, int]:
+    """The checked options of a conv stack (the CSNN's and the CNN's): ``(channels, kernels,
+    pool, hidden)``; ConfigError naming the option otherwise."""
+    channels = int_list_option("channels", channels, 1, 1024)
+    kernels = int_list_option("kernels", kernels, 1, 15)
+    pool = int_option("pool", pool, 1, 8)
+    hidden = int_option("hidden", hidden, 0, 100_000)
+    if len(channels) != len(kernels) or not channels:
+        raise ConfigError(
+            f"model_options: channels {list(channels)} and kernels {list(kernels)} "
+            "must be non-empty lists of the same length"
+        )
+    if pooling not in ("max", "avg"):
+        raise ConfigError(f"model_options.pooling: {pooling!r}; choose max or avg")
+    if padding not in ("valid", "same"):
+        raise ConfigError(f"model_options.padding: {padding!r}; choose valid or same")
+    return channels, kernels, pool, hidden
+
+
 def check_size(n_weights: int) -> None:
     """Refuse a layer too large to allocate (a typo such as ``hidden = 1000000000``)."""
     if n_weights > 200_000_000:
@@ -291,19 +312,9 @@ class CSNN(_Spiking):
         **lif,
     ):
         super().__init__()
-        channels = int_list_option("channels", channels, 1, 1024)
-        kernels = int_list_option("kernels", kernels, 1, 15)
-        pool = int_option("pool", pool, 1, 8)
-        hidden = int_option("hidden", hidden, 0, 100_000)
-        if len(channels) != len(kernels) or not channels:
-            raise ConfigError(
-                f"model_options: channels {list(channels)} and kernels {list(kernels)} "
-                "must be non-empty lists of the same length"
-            )
-        if pooling not in ("max", "avg"):
-            raise ConfigError(f"model_options.pooling: {pooling!r}; choose max or avg")
-        if padding not in ("valid", "same"):
-            raise ConfigError(f"model_options.padding: {padding!r}; choose valid or same")
+        channels, kernels, pool, hidden = conv_stack_options(
+            channels, kernels, pool, hidden, pooling, padding
+        )
         c, h, w = input_shape
         self.input_shape = tuple(int(v) for v in input_shape)
         self.pooling = pooling
