@@ -12,6 +12,8 @@ import signal
 import sys
 import threading
 
+from app.cli.interrupt import stop_on_ctrl_c
+
 
 def add_parser(sub) -> None:
     p = sub.add_parser(
@@ -74,13 +76,9 @@ def run(args) -> int:
         if not args.quiet:
             print(text, file=sys.stderr, flush=True)
 
-    def on_sigint(_sig, _frame):
-        if stop.is_set():
-            raise KeyboardInterrupt
-        stop.set()
-        say("stopping the running trial(s) (checkpoint kept); Ctrl-C again to abort")
-
-    previous = signal.signal(signal.SIGINT, on_sigint)
+    previous = stop_on_ctrl_c(
+        stop, say, "stopping the running trial(s) (checkpoint kept); Ctrl-C again to abort"
+    )
     finished = None
     try:
         for ev in sweep(spec, args.trials, jobs=args.jobs, stop=stop):

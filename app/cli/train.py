@@ -14,6 +14,7 @@ import threading
 import time
 from pathlib import Path
 
+from app.cli.interrupt import stop_on_ctrl_c
 from app.cli.train_cv import run_cv
 from engine.errors import ConfigError
 
@@ -223,13 +224,9 @@ def run(args) -> int:
     stop = threading.Event()
     bar = _Bar(args.quiet)
 
-    def on_sigint(_sig, _frame):
-        if stop.is_set():
-            raise KeyboardInterrupt
-        stop.set()
-        bar.line("stopping after this batch (checkpoint kept); Ctrl-C again to abort")
-
-    previous = signal.signal(signal.SIGINT, on_sigint)
+    previous = stop_on_ctrl_c(
+        stop, bar.line, "stopping after this batch (checkpoint kept); Ctrl-C again to abort"
+    )
     epochs = cfg.epochs
     result = None
     try:

@@ -10,6 +10,8 @@ import signal
 import sys
 import threading
 
+from app.cli.interrupt import stop_on_ctrl_c
+
 
 def run_cv(cfg, args) -> int:
     from engine.train.cross_validation import FoldStarted, cross_validate, parse_cv, summary_lines
@@ -24,13 +26,7 @@ def run_cv(cfg, args) -> int:
         if not args.quiet:
             print(text, file=sys.stderr, flush=True)
 
-    def on_sigint(_sig, _frame):
-        if stop.is_set():
-            raise KeyboardInterrupt
-        stop.set()
-        say("stopping after this batch; Ctrl-C again to abort")
-
-    previous = signal.signal(signal.SIGINT, on_sigint)
+    previous = stop_on_ctrl_c(stop, say, "stopping after this batch; Ctrl-C again to abort")
     summary = None
     try:
         gen = cross_validate(cfg, args.out, cv, stop=stop)
