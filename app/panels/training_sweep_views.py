@@ -164,7 +164,7 @@ class ParallelView(pg.PlotWidget):
     def set_rows(self, rows, space: tuple[SpaceParam, ...]) -> None:
         axes = [p.key for p in space] + ["val acc"]
         self.getPlotItem().getAxis("bottom").setTicks([list(enumerate(axes))])
-        self.setXRange(-0.2, len(axes) - 0.8, padding=0)
+        self.setXRange(-0.45, len(axes) - 0.55, padding=0)  # room for the end labels
         self.setYRange(-0.08, 1.08, padding=0)
         shown = [r for r in rows if r.value is not None]
         values = [r.value for r in shown]

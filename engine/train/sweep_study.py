@@ -73,7 +73,7 @@ class SweepSpec:
         d = spec.to_dict()
         if n_trials is not None:
             d["trials"] = int(n_trials)
-        write_atomic(path, json.dumps(d, indent=1, sort_keys=True))
+        write_atomic(path, json.dumps(d, indent=1))  # space order kept: the tables follow it
         return spec
 
 
