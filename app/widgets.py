@@ -1,4 +1,5 @@
-"""Widgets shared by more than one tab: a labelled float slider, a key/title combo box, a level meter.
+"""Widgets shared by more than one tab: a float slider, a key/title combo box, a level meter, the
+controls column's scroll area.
 
 One place for them, so every tab's controls look and behave the same (compare napari's
 ``_qt/widgets``). Tab-specific widgets stay in their panel's modules.
@@ -10,7 +11,15 @@ import math
 
 import numpy as np
 from PySide6.QtCore import Qt, Signal
-from PySide6.QtWidgets import QComboBox, QDoubleSpinBox, QHBoxLayout, QProgressBar, QSlider, QWidget
+from PySide6.QtWidgets import (
+    QComboBox,
+    QDoubleSpinBox,
+    QHBoxLayout,
+    QProgressBar,
+    QScrollArea,
+    QSlider,
+    QWidget,
+)
 
 #: the level meter's floor (dBFS): quieter reads as silent
 LEVEL_FLOOR_DB = -60
@@ -75,6 +84,19 @@ def combo(items: dict[str, str], min_chars: int = 16) -> QComboBox:
     box.setSizeAdjustPolicy(QComboBox.SizeAdjustPolicy.AdjustToMinimumContentsLengthWithIcon)
     box.setMinimumContentsLength(min_chars)
     return box
+
+
+def scroll_column(widget: QWidget, width: int = 0, min_width: int = 0) -> QScrollArea:
+    """A tab's controls column in a vertical scroll area: ``width`` fixes its width,
+    ``min_width`` (instead) lets it grow from there."""
+    scroll = QScrollArea()
+    scroll.setWidget(widget)
+    scroll.setWidgetResizable(True)
+    if width:
+        scroll.setFixedWidth(width)
+    if min_width:
+        scroll.setMinimumWidth(min_width)
+    return scroll
 
 
 def set_combo(box: QComboBox, key: str) -> None:

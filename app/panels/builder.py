@@ -17,7 +17,6 @@ from PySide6.QtCore import Qt
 from PySide6.QtWidgets import (
     QFileDialog,
     QLabel,
-    QScrollArea,
     QSplitter,
     QTabWidget,
     QVBoxLayout,
@@ -29,6 +28,7 @@ from app.panels.builder_results import CooccurrenceView, CountsView
 from app.panels.builder_setup import SelectionForm
 from app.panels.builder_tree import OntologyTree
 from app.settings import read_value
+from app.widgets import scroll_column
 from app.workers import EventBuffer, PanelJobs
 from engine import audioset
 from engine.audioset.download import download_clips
@@ -58,10 +58,7 @@ class BuilderPanel(QWidget):
         self.message.setTextFormat(Qt.TextFormat.RichText)
         self.tree = OntologyTree()
         self.form = SelectionForm()
-        scroll = QScrollArea()
-        scroll.setWidget(self.form)
-        scroll.setWidgetResizable(True)
-        scroll.setMinimumWidth(270)
+        scroll = scroll_column(self.form, min_width=270)
         self.counts = CountsView()
         self.cooc = CooccurrenceView()
         self.download = DownloadBox()

@@ -17,7 +17,6 @@ from PySide6.QtWidgets import (
     QHBoxLayout,
     QLabel,
     QPushButton,
-    QScrollArea,
     QSplitter,
     QStackedWidget,
     QVBoxLayout,
@@ -37,6 +36,7 @@ from app.panels.data_jobs import (
 )
 from app.panels.data_views import BalanceChart, ExamplesGrid, SummaryView
 from app.settings import read_value
+from app.widgets import scroll_column
 from app.workers import EventBuffer, PanelJobs
 from engine.audio.feature_proposal import propose_for_source
 from engine.errors import SnnError
@@ -85,10 +85,7 @@ class DataPanel(QWidget):
         left_lay.setContentsMargins(0, 0, 4, 0)
         left_lay.addWidget(self.summary, 1)
         left_lay.addWidget(self.form)
-        scroll = QScrollArea()
-        scroll.setWidget(left)
-        scroll.setWidgetResizable(True)
-        scroll.setMinimumWidth(400)
+        scroll = scroll_column(left, min_width=400)
         play_row = QHBoxLayout()
         play_row.addWidget(self.selected_label, 1)
         play_row.addWidget(self.play_note)

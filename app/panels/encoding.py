@@ -11,12 +11,13 @@ import os
 import time
 from collections import deque
 
-from PySide6.QtWidgets import QFileDialog, QHBoxLayout, QLabel, QScrollArea, QVBoxLayout, QWidget
+from PySide6.QtWidgets import QFileDialog, QHBoxLayout, QLabel, QVBoxLayout, QWidget
 
 from app.panels.encoding_controls import EncodingControls
 from app.panels.encoding_sources import ImageCache, LoadedInput, audio_job, read_image_file
 from app.panels.encoding_views import EncodingViews
 from app.settings import read_value
+from app.widgets import scroll_column
 from app.workers import PanelJobs
 from engine.data.samples import default_mnist_dir, default_mnist_images
 from engine.errors import SnnError
@@ -33,10 +34,7 @@ class EncodingPanel(QWidget):
         super().__init__(parent)
         self.context = context
         self.controls = EncodingControls()
-        scroll = QScrollArea()
-        scroll.setWidget(self.controls)
-        scroll.setWidgetResizable(True)
-        scroll.setFixedWidth(380)
+        scroll = scroll_column(self.controls, width=380)
         self.views = EncodingViews()
         self.message = QLabel()
         self.message.setWordWrap(True)

@@ -15,11 +15,12 @@ from collections import deque
 from pathlib import Path
 
 import numpy as np
-from PySide6.QtWidgets import QFileDialog, QHBoxLayout, QScrollArea, QTabWidget, QWidget
+from PySide6.QtWidgets import QFileDialog, QHBoxLayout, QTabWidget, QWidget
 
 from app.panels.live_controls import NO_MODEL, LiveControls, said
 from app.panels.live_record import RecordView
 from app.panels.live_views import LiveViews
+from app.widgets import scroll_column
 from app.workers import EventBuffer, PanelJobs
 from engine.audio.load import AUDIO_EXTENSIONS
 from engine.errors import SnnError
@@ -48,10 +49,7 @@ class LivePanel(QWidget):
         super().__init__(parent)
         self.context = context
         self.controls = LiveControls()
-        scroll = QScrollArea()
-        scroll.setWidget(self.controls)
-        scroll.setWidgetResizable(True)
-        scroll.setFixedWidth(330)
+        scroll = scroll_column(self.controls, width=330)
         self.views = LiveViews()
         self.record = RecordView(context, self.controls.device_index)
         self.tabs = QTabWidget()

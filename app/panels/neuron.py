@@ -10,11 +10,12 @@ import time
 from collections import deque
 
 import numpy as np
-from PySide6.QtWidgets import QHBoxLayout, QScrollArea, QTabWidget, QWidget
+from PySide6.QtWidgets import QHBoxLayout, QTabWidget, QWidget
 
 from app.panels.neuron_controls import NeuronControls
 from app.panels.neuron_views import PopulationView, SingleNeuronView, SurrogateView
 from app.settings import read_value
+from app.widgets import scroll_column
 from engine.errors import SnnError
 from engine.neuro.simulate import MODELS, make_input, population_input, simulate
 
@@ -28,10 +29,7 @@ class NeuronPanel(QWidget):
         super().__init__(parent)
         self.context = context
         self.controls = NeuronControls()
-        scroll = QScrollArea()
-        scroll.setWidget(self.controls)
-        scroll.setWidgetResizable(True)
-        scroll.setFixedWidth(370)
+        scroll = scroll_column(self.controls, width=370)
         self.single = SingleNeuronView()
         self.population = PopulationView()
         self.surrogate = SurrogateView()

@@ -22,7 +22,6 @@ from PySide6.QtWidgets import (
     QPlainTextEdit,
     QProgressBar,
     QPushButton,
-    QScrollArea,
     QTabWidget,
     QToolButton,
     QVBoxLayout,
@@ -36,6 +35,7 @@ from app.panels.training_sweep import SweepPanel
 from app.panels.training_traces import TracesView
 from app.panels.training_views import ConfusionView, CurvesView, progress_text
 from app.settings import read_value
+from app.widgets import scroll_column
 from app.workers import EventBuffer, PanelJobs, WorkerHandle
 from engine.device import available_devices
 from engine.errors import SnnError
@@ -73,11 +73,8 @@ class TrainingPanel(TrainingFilesMixin, QWidget):
         self.context = context
         self.jobs = PanelJobs(self)  # "train", "export", and the setup pane's "propose"
         self.setup = SetupPane(available_devices(), jobs=self.jobs)
-        scroll = QScrollArea()
-        scroll.setWidget(self.setup)
-        scroll.setWidgetResizable(True)
+        scroll = scroll_column(self.setup, width=380)
         scroll.setHorizontalScrollBarPolicy(Qt.ScrollBarPolicy.ScrollBarAlwaysOff)
-        scroll.setFixedWidth(380)
 
         self.start_button = QPushButton("Start")
         self.stop_button = QPushButton("Stop")
