@@ -10,7 +10,7 @@ a killed process are failed and queued again, and a queued trial whose folder ho
 resumes it. With ``jobs > 1`` the trials run in that many worker processes sharing the study
 (:mod:`engine.train.sweep_jobs`); the generator then reports what the study records.
 
-Events: ``SweepStarted``, then per trial ``TrialStarted``, ``TrialEpoch``*, ``TrialFinished``,
+Events (:mod:`engine.train.sweep_events`): ``SweepStarted``, then per trial ``TrialStarted``, ``TrialEpoch``*, ``TrialFinished``,
 and the generator returns (and yields) a ``SweepFinished`` with the summary.
 """
 

@@ -173,8 +173,13 @@ def recover_stale(study, storage) -> list[int]:
     import optuna
     from optuna.trial import TrialState
 
+    running = {t.number for t in study.get_trials(deepcopy=False, states=(TrialState.RUNNING,))}
     optuna.storages.fail_stale_trials(study)  # heartbeats older than the grace period
-    failed = []
+    failed = [
+        t.number
+        for t in study.get_trials(deepcopy=False, states=(TrialState.FAIL,))
+        if t.number in running
+    ]
     for t in study.get_trials(deepcopy=False, states=(TrialState.RUNNING,)):
         if not _dead_here(t.user_attrs.get("worker", ""), t.number):
             continue
@@ -184,7 +189,7 @@ def recover_stale(study, storage) -> list[int]:
             continue  # another process recovered it first
         storage.get_heartbeat_stale_trial_callback()(study, storage.get_trial(t._trial_id))
         failed.append(t.number)
-    return failed
+    return sorted(failed)
 
 
 def counted(study, running: bool = True) -> int:

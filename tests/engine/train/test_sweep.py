@@ -211,3 +211,27 @@ def test_a_rerun_without_storage_continues_in_the_sweeps_own_storage(tmp_path):
     from engine.train.sweep_study import asked_trials
 
     assert asked_trials(first.out) == 6
+
+
+def test_a_trial_whose_heartbeat_stopped_on_another_machine_is_queued_again(
+    tmp_path, digits, monkeypatch
+):
+    import time
+
+    from engine.train import sweep_study
+    from engine.train.sweep import suggest
+
+    monkeypatch.setattr(sweep_study, "HEARTBEAT_S", 1)
+    monkeypatch.setattr(sweep_study, "GRACE_S", 2)
+    spec = _spec(tmp_path).save(1)
+    study, storage = open_study(spec)
+    trial = study.ask()
+    params = suggest(trial, spec.space)
+    trial.set_user_attr("worker", "another-machine:12345:0")  # not a process of this machine
+    storage.record_heartbeat(trial._trial_id)
+    time.sleep(2.5)  # its heartbeat is now older than the grace period
+    events = _run(sweep(spec, 1, data=digits))
+    assert events[0].recovered == (0,)
+    started = [e for e in events if isinstance(e, TrialStarted)]
+    assert [e.number for e in started] == [1] and started[0].params == params
+    assert [r.state for r in events[-1].summary.rows] == ["FAIL", "COMPLETE"]
