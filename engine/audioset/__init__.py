@@ -5,12 +5,10 @@ This package's public face: ``from engine import audioset`` then ``audioset.sele
 
 from engine.audioset.metadata import (
     FORMATS,
-    OFFICIAL_FILES,
     Ontology,
     OntologyNode,
     SegmentTable,
     clip_key,
-    default_audioset_dir,
     folder_name,
     is_valid_ytid,
     label_mask,
@@ -18,8 +16,8 @@ from engine.audioset.metadata import (
     node_clip_counts,
     parse_ontology,
     read_segments,
-    resolve_input,
 )
+from engine.audioset.official import OFFICIAL_FILES, default_audioset_dir, resolve_input
 from engine.audioset.output import (
     MANIFEST_NAME,
     SELECTION_NAME,

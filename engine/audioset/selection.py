@@ -31,8 +31,8 @@ from engine.audioset.metadata import (
     load_ontology,
     node_clip_counts,
     read_segments,
-    resolve_input,
 )
+from engine.audioset.official import resolve_input
 from engine.errors import ConfigError
 
 DEFAULT_CLASSES = ("Music", "Animal", "Sounds of things")
