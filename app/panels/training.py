@@ -4,6 +4,9 @@ The worker drives :func:`engine.train.recorded_run.train_recorded` (the same ``e
 the ``train`` command runs, plus traces and peak memory saved to the run folder); its events go
 into a :class:`engine.train.history.RunHistory` through an ``EventBuffer`` that redraws the views
 at 30 Hz. Stop keeps a checkpoint; Resume continues a run folder (also one made by the CLI).
+
+Just over 400 lines: this module only wires the tab (start/stop/resume, redraw, settings); its
+parts are already split out (setup form, views, traces, runs table, files/export, sweep).
 """
 
 from __future__ import annotations

@@ -7,6 +7,10 @@ path, size and modification time (and, for augmented copies, the copy number, se
 augmentation settings). A second run only reads those files; changing a parameter, or touching a
 file, recomputes just what changed. Files are written atomically (temporary name, then rename),
 so a cancelled or crashed run never leaves a half-written entry.
+
+Over 400 lines: one job (features of a whole set, with its progress events, parallel pool,
+cache and assembly); the per-clip features are :mod:`engine.audio.features`, the cache files
+:mod:`engine.audio.feature_cache`.
 """
 
 from __future__ import annotations

@@ -25,6 +25,10 @@ backward pass) and the backward pass is the hand-written BPTT recursion::
 Forward spikes and membranes are bit-for-bit those of ``lif_multistep_reference`` (the plain
 per-step loop, autograd through every step) and of snnTorch ``Leaky``; gradients agree to float
 rounding (tests/engine/test_lif_fast.py).
+
+Over 400 lines on purpose: the equation, the plain reference loop, the fused forward/backward
+and the module wrapper are one thing that a reader checks side by side (the Numba path is
+:mod:`engine.neuro.lif_numba`).
 """
 
 from __future__ import annotations

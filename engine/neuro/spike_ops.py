@@ -15,6 +15,10 @@ autograd node that
 Ties in a max-pool window go to the first maximum in row-major order, as ``F.max_pool2d`` does
 (spike inputs make ties common), so results and gradients equal the plain layers' (tests in
 tests/engine/test_spikeops.py).
+
+Over 400 lines on purpose: the forward and the backward of one autograd node (and their
+chunking and uint8 codes) belong together; the nn.Module wrappers live in
+:mod:`engine.neuro.spike_modules`, the readout in :mod:`engine.neuro.spike_readout`.
 """
 
 from __future__ import annotations

@@ -23,6 +23,10 @@ is ``best.pt`` and is the one tested.
 Run folder: ``config.toml``, ``checkpoint.pt`` (latest), ``best.pt`` (the kept model),
 ``metrics.json``, ``events.jsonl`` (one JSON line per run start, epoch, checkpoint and finish),
 ``log.txt``, and ``metrics.csv``/``steps.csv`` (:mod:`engine.train.run_exports`).
+
+Over 400 lines: the trainer's computing (set-up, resume, epochs, steps, evaluation, stop) is one
+responsibility; what it records is :class:`engine.train.records.RunRecords`, its inputs
+:mod:`engine.train.inputs`, crops and mixup :mod:`engine.train.crops`.
 """
 
 from __future__ import annotations
