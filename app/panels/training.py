@@ -31,7 +31,7 @@ from PySide6.QtWidgets import (
     QWidget,
 )
 
-from app.panels.training_files import TrainingFilesMixin
+from app.panels.training_files import TrainingFiles
 from app.panels.training_runs import RunsPane
 from app.panels.training_setup import SetupPane
 from app.panels.training_sweep import SweepPanel
@@ -57,7 +57,7 @@ from engine.train.run_folder import (
 log = logging.getLogger(__name__)
 
 
-class TrainingPanel(TrainingFilesMixin, QWidget):
+class TrainingPanel(QWidget):
     """Set-up pane on the left; controls, progress and the views on the right.
 
     Signals
@@ -96,10 +96,8 @@ class TrainingPanel(TrainingFilesMixin, QWidget):
             ("torchscript", "TorchScript..."),
         ):
             action = model_menu.addAction(title)
-            action.triggered.connect(lambda _=False, f=fmt: self._on_model_action(f))
             self.model_actions[fmt] = action
         model_menu.setToolTipsVisible(True)  # a disabled format says why
-        model_menu.aboutToShow.connect(self._sync_model_menu)  # builds the model: only on demand
         self.export_model_button.setMenu(model_menu)
         self.start_button.setToolTip("Train the set-up on the left in a new run folder")
         self.stop_button.setToolTip("Stop within a second; a checkpoint is kept for Resume")
@@ -162,12 +160,10 @@ class TrainingPanel(TrainingFilesMixin, QWidget):
         self.start_button.clicked.connect(self._on_start_clicked)
         self.stop_button.clicked.connect(self._on_stop_clicked)
         self.resume_button.clicked.connect(self._on_resume_clicked)
-        self.export_plots_button.clicked.connect(self._on_export_plots_clicked)
-        self.export_checkpoint_button.clicked.connect(self._on_export_checkpoint_clicked)
-        self.report_button.clicked.connect(self._on_report_clicked)
         self.setup.useDatasetRequested.connect(self._on_setup_use_dataset)
-        self.setup.loadRequested.connect(self._on_setup_load)
-        self.setup.saveRequested.connect(self._on_setup_save)
+        # config files, plot/checkpoint/model exports and the report
+        self.files = TrainingFiles(self)
+        self.files.connect()
         self.runs.openRequested.connect(self._on_runs_open_requested)
         self.sweep.openRunRequested.connect(self._on_runs_open_requested)
         self.sweep.configRequested.connect(self.setup.set_config)
@@ -205,9 +201,9 @@ class TrainingPanel(TrainingFilesMixin, QWidget):
             run_dir = str(run_dir)
             history = RunHistory.from_run(read_run(run_dir)) if resume else RunHistory(run_dir)
         except SnnError as exc:
-            self._show_error(str(exc))
+            self.show_error(str(exc))
             return None
-        self._show_error("")
+        self.show_error("")
         self.history = history
         self._reset_views()
         self.stop_latency_s = None
@@ -241,18 +237,18 @@ class TrainingPanel(TrainingFilesMixin, QWidget):
     def open_run(self, run_dir: str) -> None:
         """Show a run folder (finished, stopped, or made by the CLI) in the views."""
         if self.is_running():
-            self._show_error("stop the running training before opening another run")
+            self.show_error("stop the running training before opening another run")
             return
         try:
             info = read_run(run_dir)
             self.history = RunHistory.from_run(info)
             self.setup.set_config(RunConfig.from_dict(info.config, source=f"{run_dir}/config.toml"))
         except SnnError as exc:
-            self._show_error(str(exc))
+            self.show_error(str(exc))
             return
-        self._show_error("")
+        self.show_error("")
         self._reset_views()
-        self._redraw()
+        self.redraw()
         self.context.set_run(info.path)
         if info.best or info.checkpoint:
             self.context.set_checkpoint(info.best or info.checkpoint)
@@ -266,7 +262,7 @@ class TrainingPanel(TrainingFilesMixin, QWidget):
         self.log_view.clear()
         self._log_lines = 0
 
-    def _redraw(self) -> None:
+    def redraw(self) -> None:
         h = self.history
         self.curves.refresh(h)
         self.confusion.refresh(h)
@@ -285,7 +281,7 @@ class TrainingPanel(TrainingFilesMixin, QWidget):
         t0 = time.perf_counter()
         for ev in events:
             self.history.add(ev)
-        self._redraw()
+        self.redraw()
         self.redraw_count += 1
         self.redraw_ms.append((time.perf_counter() - t0) * 1000.0)
 
@@ -297,7 +293,7 @@ class TrainingPanel(TrainingFilesMixin, QWidget):
 
     def _on_worker_failed(self, message: str) -> None:
         self.history.log.append(f"failed: {message}")
-        self._show_error(message)
+        self.show_error(message)
         self.context.status(message)
 
     def _on_worker_done(self) -> None:
@@ -308,7 +304,7 @@ class TrainingPanel(TrainingFilesMixin, QWidget):
         if self.buffer is not None:
             self.buffer.stop()  # flushes the last events
             self.buffer = None
-        self._redraw()
+        self.redraw()
         run_dir = self.history.run_dir
         self._sync_buttons()
         self.runs.refresh()
@@ -331,7 +327,7 @@ class TrainingPanel(TrainingFilesMixin, QWidget):
         self.report_button.setEnabled(not running and bool(h.run_dir))
         self.export_model_button.setEnabled(not running and has_ckpt)
 
-    def _show_error(self, text: str) -> None:
+    def show_error(self, text: str) -> None:
         self.message.setText(text)
         self.message.setVisible(bool(text))
 
@@ -350,7 +346,7 @@ class TrainingPanel(TrainingFilesMixin, QWidget):
             # a resumed run keeps its own settings; only these may change (engine.train.loop)
             cfg = stored.replace(epochs=form.epochs, patience=form.patience, device=form.device)
         except SnnError as exc:
-            self._show_error(str(exc))
+            self.show_error(str(exc))
             return
         self.start(cfg, run_dir, resume=True)
 

@@ -1,8 +1,10 @@
 """Files of the Training tab: config load/save, plot export, checkpoint export, HTML report,
 and "Export model..." (NIR, ONNX, TorchScript through ``engine.export.job.export_job``).
 
-A mixin of :class:`app.panels.training.TrainingPanel` (it uses the panel's ``history``, views,
-``setup`` and ``context``); the methods without a dialog are what tests and scripts call.
+:class:`TrainingFiles` is a collaborator of :class:`app.panels.training.TrainingPanel`
+(``panel.files``): it wires the panel's file buttons and menus to itself and reads the panel's
+``history``, views, ``setup`` and ``context``; the methods without a dialog are what tests and
+scripts call.
 """
 
 from __future__ import annotations
@@ -19,40 +21,61 @@ from engine.train.config import load_config, save_config
 from engine.train.run_folder import CHECKPOINT_FILE, CONFIG_FILE, checkpoint_for_prediction
 
 
-class TrainingFilesMixin:
-    """Config files and exports (needs ``history``, ``setup``, ``context``, the views)."""
+class TrainingFiles:
+    """Config files and exports of a TrainingPanel (its ``history``, ``setup``, ``context``, views)."""
+
+    def __init__(self, panel):
+        self.panel = panel
+
+    def connect(self) -> None:
+        """Wire the panel's file buttons, model-export menu and config load/save to this."""
+        p = self.panel
+        for fmt, action in p.model_actions.items():
+            action.triggered.connect(lambda _=False, f=fmt: self._on_model_action(f))
+        # building the model to list its formats costs time: only when the menu opens
+        p.export_model_button.menu().aboutToShow.connect(self.sync_model_menu)
+        p.export_plots_button.clicked.connect(self._on_export_plots_clicked)
+        p.export_checkpoint_button.clicked.connect(self._on_export_checkpoint_clicked)
+        p.report_button.clicked.connect(self._on_report_clicked)
+        p.setup.loadRequested.connect(self._on_setup_load)
+        p.setup.saveRequested.connect(self._on_setup_save)
 
     # ----- config files
     def _on_setup_load(self) -> None:
-        path, _ = QFileDialog.getOpenFileName(self, "Load run config", "", "TOML (*.toml)")
+        p = self.panel
+        path, _ = QFileDialog.getOpenFileName(p, "Load run config", "", "TOML (*.toml)")
         if path:
             self.load_config_file(path)
 
     def load_config_file(self, path: str) -> None:
+        p = self.panel
         try:
-            self.setup.set_config(load_config(path))
+            p.setup.set_config(load_config(path))
         except SnnError as exc:
-            self._show_error(str(exc))
+            p.show_error(str(exc))
 
     def _on_setup_save(self) -> None:
-        path, _ = QFileDialog.getSaveFileName(self, "Save run config", "run.toml", "TOML (*.toml)")
+        p = self.panel
+        path, _ = QFileDialog.getSaveFileName(p, "Save run config", "run.toml", "TOML (*.toml)")
         if path:
             self.save_config_file(path)
 
     def save_config_file(self, path: str) -> None:
+        p = self.panel
         try:
-            save_config(self.setup.config(), path)
+            save_config(p.setup.config(), path)
         except (SnnError, OSError) as exc:
-            self._show_error(str(exc))
+            p.show_error(str(exc))
 
     # ----- exports
     def plots(self) -> dict:
         """Every plot of the tab by title (for export and the report)."""
+        p = self.panel
         return {
-            **self.curves.plots(),
-            **self.confusion.plots(),
-            **self.traces.plots(),
-            **self.runs.plots(),
+            **p.curves.plots(),
+            **p.confusion.plots(),
+            **p.traces.plots(),
+            **p.runs.plots(),
         }
 
     def export_plots(self, folder: str) -> list[str]:
@@ -66,14 +89,16 @@ class TrainingFilesMixin:
         return out
 
     def _on_export_plots_clicked(self) -> None:
-        folder = QFileDialog.getExistingDirectory(self, "Export every plot into")
+        p = self.panel
+        folder = QFileDialog.getExistingDirectory(p, "Export every plot into")
         if folder:
             files = self.export_plots(folder)
-            self.context.status(f"{len(files)} files written to {folder}")
+            p.context.status(f"{len(files)} files written to {folder}")
 
     def export_checkpoint(self, dest: str) -> list[str]:
         """Copy the run's checkpoint (best.pt when there is one) and config.toml beside it."""
-        src = Path(self.history.run_dir)
+        p = self.panel
+        src = Path(p.history.run_dir)
         ckpt = checkpoint_for_prediction(src) or src / CHECKPOINT_FILE
         dest_p = Path(dest)
         shutil.copyfile(ckpt, dest_p)
@@ -82,64 +107,70 @@ class TrainingFilesMixin:
         return [str(dest_p), str(config)]
 
     def _on_export_checkpoint_clicked(self) -> None:
-        name = f"{Path(self.history.run_dir).name}.pt"
-        path, _ = QFileDialog.getSaveFileName(self, "Export checkpoint", name, "Checkpoint (*.pt)")
+        p = self.panel
+        name = f"{Path(p.history.run_dir).name}.pt"
+        path, _ = QFileDialog.getSaveFileName(p, "Export checkpoint", name, "Checkpoint (*.pt)")
         if path:
             try:
                 files = self.export_checkpoint(path)
             except OSError as exc:
-                QMessageBox.warning(self, "Export checkpoint", f"{path}: {exc.strerror}")
+                QMessageBox.warning(p, "Export checkpoint", f"{path}: {exc.strerror}")
                 return
-            self.context.status(f"wrote {', '.join(files)}")
+            p.context.status(f"wrote {', '.join(files)}")
 
     def export_report(self, path: str) -> str:
+        p = self.panel
         from app.report import write_report
 
-        return write_report(path, self.history, self.plots())
+        return write_report(path, p.history, self.plots())
 
     def _on_report_clicked(self) -> None:
-        name = f"{Path(self.history.run_dir).name}.html"
-        path, _ = QFileDialog.getSaveFileName(self, "Export report", name, "HTML (*.html)")
+        p = self.panel
+        name = f"{Path(p.history.run_dir).name}.html"
+        path, _ = QFileDialog.getSaveFileName(p, "Export report", name, "HTML (*.html)")
         if path:
             try:
-                self.context.status(f"report written to {self.export_report(path)}")
+                p.context.status(f"report written to {self.export_report(path)}")
             except (OSError, SnnError) as exc:
-                self._show_error(f"{path}: {exc}")
+                p.show_error(f"{path}: {exc}")
 
     # ----- model export (engine.export.job)
     def export_checkpoint_path(self) -> str:
         """The checkpoint exports use: the run's best.pt, else its latest checkpoint."""
-        run = Path(self.history.run_dir) if self.history.run_dir else None
+        p = self.panel
+        run = Path(p.history.run_dir) if p.history.run_dir else None
         if run is None:
             return ""
         ckpt = checkpoint_for_prediction(run)
         return "" if ckpt is None else str(ckpt)
 
-    def _sync_model_menu(self) -> None:
+    def sync_model_menu(self) -> None:
         """Enable the formats the open run's model can be written in (reason as tooltip)."""
+        p = self.panel
         from engine.export.job import FORMATS, available_formats
 
-        ckpt = "" if self.is_running() else self.export_checkpoint_path()
+        ckpt = "" if p.is_running() else self.export_checkpoint_path()
         reasons: dict[str, str | None] = dict.fromkeys(FORMATS, "no finished run is open")
         if ckpt:
             try:
                 reasons = available_formats(ckpt)
             except SnnError as exc:
                 reasons = dict.fromkeys(FORMATS, str(exc))
-        for fmt, action in self.model_actions.items():
+        for fmt, action in p.model_actions.items():
             action.setEnabled(reasons.get(fmt) is None)
             action.setToolTip(reasons.get(fmt) or f"write the model as {fmt}, then check it")
 
     def export_model(self, fmt: str, out: str):
         """Run ``engine.export.job.export_job`` on a worker; the result goes to the log."""
+        p = self.panel
         from engine.export.job import export_job
 
         ckpt = self.export_checkpoint_path()
-        if not ckpt or self.jobs.busy("export"):
+        if not ckpt or p.jobs.busy("export"):
             return None
-        self.history.log.append(f"exporting {ckpt} as {fmt} to {out}...")
-        self._redraw()
-        return self.jobs.start(
+        p.history.log.append(f"exporting {ckpt} as {fmt} to {out}...")
+        p.redraw()
+        return p.jobs.start(
             "export",
             lambda stop: export_job(ckpt, fmt, out, stop=stop),
             on_finished=self._on_export_finished,
@@ -148,25 +179,28 @@ class TrainingFilesMixin:
         )
 
     def _on_export_finished(self, result) -> None:
+        p = self.panel
         if result is None:
-            self.history.log.append("export stopped")
+            p.history.log.append("export stopped")
         else:
-            self.history.log += result.summary().splitlines()
+            p.history.log += result.summary().splitlines()
             state = "checked" if result.ok else "written, but a check FAILED"
-            self.context.status(f"{result.path}: {state}")
-        self._redraw()
+            p.context.status(f"{result.path}: {state}")
+        p.redraw()
 
     def _on_export_failed(self, message: str) -> None:
-        self.history.log.append(f"export failed: {message}")
-        self._show_error(message)
-        self._redraw()
+        p = self.panel
+        p.history.log.append(f"export failed: {message}")
+        p.show_error(message)
+        p.redraw()
 
     def _on_model_action(self, fmt: str) -> None:
+        p = self.panel
         from engine.export.job import default_export_path
 
         ckpt = self.export_checkpoint_path()
         suggested = str(default_export_path(ckpt, fmt)) if ckpt else ""
-        path, _ = QFileDialog.getSaveFileName(self, f"Export model as {fmt}", suggested)
+        path, _ = QFileDialog.getSaveFileName(p, f"Export model as {fmt}", suggested)
         if path:
-            self.tabs.setCurrentWidget(self.log_view)
+            p.tabs.setCurrentWidget(p.log_view)
             self.export_model(fmt, path)

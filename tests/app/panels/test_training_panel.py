@@ -140,30 +140,30 @@ def test_a_cli_run_opens_in_the_tab_and_exports(panel, qtbot, fsdd_spec, tmp_pat
     assert panel.traces.traces is None  # an ANN has no spike traces
     assert panel.context.checkpoint == str(run_dir / "best.pt")
 
-    files = panel.export_plots(str(tmp_path / "plots"))
+    files = panel.files.export_plots(str(tmp_path / "plots"))
     names = {p.rsplit("/", 1)[1] for p in files}
     assert {"accuracy.png", "accuracy.svg", "accuracy.csv", "confusion_matrix.csv"} <= names
     csv = (tmp_path / "plots" / "accuracy.csv").read_text().splitlines()
     assert csv[0].startswith("train_x,train_y,validation_x,validation_y")
     assert len(csv) == 3  # header + 2 epochs
 
-    ck, cfg = panel.export_checkpoint(str(tmp_path / "model.pt"))
+    ck, cfg = panel.files.export_checkpoint(str(tmp_path / "model.pt"))
     assert cfg.endswith("model.toml")
     assert load_checkpoint(ck).class_names == [str(d) for d in range(10)]
     assert load_config(cfg).model == "cnn"
 
     # Export model: the formats this ANN allows, then an ONNX file checked by onnxruntime
-    panel._sync_model_menu()
+    panel.files.sync_model_menu()
     assert panel.model_actions["onnx"].isEnabled()
     assert not panel.model_actions["nir"].isEnabled()
     assert "not spiking" in panel.model_actions["nir"].toolTip()
-    handle = panel.export_model("onnx", str(tmp_path / "model.onnx"))
+    handle = panel.files.export_model("onnx", str(tmp_path / "model.onnx"))
     qtbot.waitUntil(lambda: panel.export_worker is None, timeout=120_000)
     assert not handle.thread.isRunning()
     assert (tmp_path / "model.onnx").stat().st_size > 1000
     assert any(line.strip().startswith("ok") for line in panel.history.log), panel.history.log
 
-    html = open(panel.export_report(str(tmp_path / "report.html")), encoding="utf-8").read()
+    html = open(panel.files.export_report(str(tmp_path / "report.html")), encoding="utf-8").read()
     assert "<table>" in html and "cli-cnn" in html
     assert f"{info.metrics['params']:,}" in html
     images = re.findall(r'src="data:image/png;base64,([A-Za-z0-9+/=]+)"', html)
@@ -181,7 +181,7 @@ def test_setup_round_trips_the_train_toml(panel, tmp_path):
         "[features]\nn_mfcc = 13\nn_mels = 32\n[model_options]\nchannels = [8, 16]\n"
         "[augment]\nspec_time_mask = 6\ncopies = 1\n"
     )
-    panel.load_config_file(str(toml))
+    panel.files.load_config_file(str(toml))
     s = panel.setup
     assert s.model.currentData() == "csnn_avg" and s.steps.value() == 30
     assert s.encoder.currentData() == "rate" and s.n_mfcc.value() == 13
@@ -190,7 +190,7 @@ def test_setup_round_trips_the_train_toml(panel, tmp_path):
     s.noise.setChecked(True)
     s.noise_snr.setValue(15.0)
     out = tmp_path / "out.toml"
-    panel.save_config_file(str(out))
+    panel.files.save_config_file(str(out))
     back = load_config(out)
     assert back == s.config()
     assert back.epochs == 9 and back.steps == 30 and back.surrogate == "fast_sigmoid"
@@ -198,7 +198,7 @@ def test_setup_round_trips_the_train_toml(panel, tmp_path):
     assert back.model_options == {"channels": [8, 16]}
     assert back.features["n_mfcc"] == 13 and back.features["n_mels"] == 32
     assert back.augment == {"spec_time_mask": 6, "copies": 1, "noise_snr_db": 15.0}
-    panel.load_config_file(str(tmp_path / "absent.toml"))
+    panel.files.load_config_file(str(tmp_path / "absent.toml"))
     assert panel.message.isVisible() and "absent.toml" in panel.message.text()
 
 
