@@ -1,7 +1,7 @@
 """Work behind the Data tab, Qt-free so it runs on a worker thread: open a data set, pick and
 featurise a few examples per class, find the shared example data, play a clip.
 
-Each ``*_job`` returns a factory for ``app.workers.start_worker``: ``job(stop)`` is a generator.
+Each ``*_job`` returns a factory for ``app.workers.PanelJobs.start``: ``job(stop)`` is a generator.
 """
 
 from __future__ import annotations

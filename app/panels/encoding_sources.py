@@ -142,7 +142,7 @@ def load_dataset_item(source, index: int) -> LoadedInput:
 
 
 def audio_job(path: str | None = None, spec: str | None = None, index: int = 0, source=None):
-    """A job for ``app.workers.start_worker``: load an audio file, or item ``index`` of the data
+    """A job for ``app.workers.PanelJobs.start``: load an audio file, or item ``index`` of the data
     set ``spec`` (``source`` is that data set already opened, or None to open it).
 
     Returns ``(source, LoadedInput)`` so the panel can keep the opened source (on its own thread).
