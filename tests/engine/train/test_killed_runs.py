@@ -145,9 +145,9 @@ def test_killed_training_resumes_to_the_metrics_of_an_uninterrupted_run(tmp_path
     assert sorted(set(epochs)) == [1, 2, 3, 4], epochs
     assert len(epochs) <= 4 + (4 - before), epochs  # at most the epoch cut short is repeated
     names = sorted(p.name for p in cut.iterdir() if not p.name.startswith("."))
-    assert names == ["best.pt", "checkpoint.pt", "config.toml", "events.jsonl", "log.txt"] + [
-        "metrics.json"
-    ], names
+    expected = ["best.pt", "checkpoint.pt", "config.toml", "events.jsonl", "log.txt"]
+    expected += ["metrics.csv", "metrics.json", "steps.csv", "traces.npz", "usage.json"]
+    assert names == expected, names  # what `train` writes (the run tables, traces, usage too)
     hidden = [p.name for p in cut.iterdir() if p.name.startswith(".")]
     assert not hidden, hidden  # a temporary left by the kill is removed when the run resumes
 
