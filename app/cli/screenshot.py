@@ -50,6 +50,7 @@ def run(args) -> int:
     from PySide6.QtCore import QEventLoop, QSettings, QTimer
 
     from app.main_window import MainWindow, make_app
+    from engine.atomic import atomic_path
 
     _qapp = make_app()  # kept alive until the grab
     # a throw-away settings file: the screenshot shows defaults, not this user's last session
@@ -75,7 +76,13 @@ def run(args) -> int:
     # a few more frames so timers redraw the last events
     QTimer.singleShot(300, loop.quit)
     loop.exec()
-    ok = window.grab().save(args.out, "PNG")
+    try:  # written beside the target, renamed into place: never a half-written PNG
+        with atomic_path(args.out) as part:
+            if not window.grab().save(str(part), "PNG"):
+                raise OSError(args.out)
+        ok = True
+    except OSError:
+        ok = False
     if hasattr(panel, "shutdown"):
         panel.shutdown()
     window.close()

@@ -56,6 +56,7 @@ import time
 from collections.abc import Callable
 from dataclasses import asdict, dataclass, field
 
+from engine.atomic import write_atomic
 from engine.bench.train_step import (  # noqa: F401 - re-exported for callers and tests
     EXTRA_PATHS,
     NOT_AVAILABLE,
@@ -489,8 +490,7 @@ def main(argv: list[str] | None = None) -> int:
     )
     text = json.dumps(run_bench(opts, progress=lambda n: print(n, file=sys.stderr)), indent=1)
     if args.out:
-        with open(args.out, "w") as f:
-            f.write(text)
+        write_atomic(args.out, text)
     print(text)
     return 0
 
