@@ -39,7 +39,16 @@ def _code_lines(text: str) -> list[str]:
 
 
 # metavars a reader replaces with a value of the right type
-PLACEHOLDERS = {"N": "2", "S": "1", "T": "10", "J": "2", "K": "5", "NAME": "csnn", "COMMAND": "train"}
+PLACEHOLDERS = {
+    "N": "2",
+    "S": "1",
+    "T": "10",
+    "J": "2",
+    "K": "5",
+    "P": "0.5",
+    "NAME": "csnn",
+    "COMMAND": "train",
+}
 
 
 def _normalise(line: str) -> list[str] | None:
