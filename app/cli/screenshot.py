@@ -16,6 +16,11 @@ def add_parser(sub) -> None:
     p.add_argument("--sweep", default=None, help="training tab: a sweep folder to show")
     p.add_argument("--data", default=None, help="data/encoding tabs: a data set spec to show")
     p.add_argument("--checkpoint", default=None, help="live tab: a checkpoint to load")
+    p.add_argument(
+        "--view",
+        default=None,
+        help="a sub-tab of the tab to show, by its title (e.g. 'Tracked example')",
+    )
     p.add_argument("--timeout", type=float, default=120.0, help="seconds to wait for content")
     p.set_defaults(func=run)
 
@@ -30,6 +35,18 @@ def _parse_size(text: str) -> tuple[int, int]:
         raise SystemExit(
             f"snn-explorer screenshot: error: --size {text!r} must be WxH, e.g. 1280x820"
         ) from None
+
+
+def _show_view(panel, title: str) -> bool:
+    """Make the sub-tab titled ``title`` current in any tab widget of ``panel``."""
+    from PySide6.QtWidgets import QTabWidget
+
+    for tabs in panel.findChildren(QTabWidget):
+        for i in range(tabs.count()):
+            if tabs.tabText(i).replace("&", "").lower() == title.lower():
+                tabs.setCurrentIndex(i)
+                return True
+    return False
 
 
 def run(args) -> int:
@@ -73,6 +90,13 @@ def run(args) -> int:
         loop.exec()
         if ready() or time.monotonic() > deadline:
             break
+    if args.view and not _show_view(panel, args.view):
+        print(
+            f"snn-explorer screenshot: error: no view {args.view!r} in tab {args.tab}",
+            file=sys.stderr,
+        )
+        window.close()
+        return 2
     # a few more frames so timers redraw the last events
     QTimer.singleShot(300, loop.quit)
     loop.exec()

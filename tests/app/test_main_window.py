@@ -205,3 +205,24 @@ def test_settle_heap_freezes_the_start_up_objects():
     assert out.returncode == 0, out.stderr
     before, after = map(int, out.stdout.split())
     assert before == 0 and after > 10_000
+
+
+def test_screenshot_view_shows_a_sub_tab_and_refuses_an_unknown_one(tmp_path):
+    def shot(view, name):
+        out = tmp_path / name
+        argv = [sys.executable, "-m", "app", "screenshot", "--tab", "neuron", "--out", str(out)]
+        done = subprocess.run(
+            [*argv, "--size", "1000x700", "--view", view],
+            capture_output=True,
+            text=True,
+            timeout=300,
+        )
+        return done, out
+
+    done, out = shot("no such view", "bad.png")
+    assert done.returncode == 2 and "no view 'no such view'" in done.stderr
+    assert not out.exists()
+    first, a = shot("Single neuron", "a.png")
+    other, b = shot("Surrogate gradients", "b.png")
+    assert first.returncode == 0 and other.returncode == 0, first.stderr + other.stderr
+    assert not np.array_equal(_pixels(a), _pixels(b)), "--view changed nothing"
