@@ -78,6 +78,7 @@ def main() -> None:
     p.add_argument("--models", default="scnn_gap,cnn_gap")
     p.add_argument("--epochs", type=int, default=0, help="cap the recipe's epochs (0 = recipe)")
     p.add_argument("--folds", default="", help="comma-separated fold numbers to run (default all)")
+    p.add_argument("--steps", type=int, default=0, help="time steps of the spiking models")
     p.add_argument("--seed", type=int, default=0)
     p.add_argument("--out", default="runs/real-sound-table")
     args = p.parse_args()
@@ -89,6 +90,8 @@ def main() -> None:
     base, _recipe = apply_recipe(RunConfig(data=args.data, seed=args.seed), source)
     if args.epochs:
         base = base.replace(epochs=args.epochs)
+    if args.steps:
+        base = base.replace(steps=args.steps)
     fs = _features(base, source)
     base = with_features(base, fs)
     plan = fold_plan(source, args.cv, base.seed, base.val_fraction)
