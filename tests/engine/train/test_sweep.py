@@ -229,7 +229,9 @@ def test_a_trial_whose_heartbeat_stopped_on_another_machine_is_queued_again(
     params = suggest(trial, spec.space)
     trial.set_user_attr("worker", "another-machine:12345:0")  # not a process of this machine
     storage.record_heartbeat(trial._trial_id)
-    time.sleep(2.5)  # its heartbeat is now older than the grace period
+    # its heartbeat is now older than the grace period (SQLite's now() has whole seconds, so
+    # wait past the next second boundary too)
+    time.sleep(3.5)
     events = _run(sweep(spec, 1, data=digits))
     assert events[0].recovered == (0,)
     started = [e for e in events if isinstance(e, TrialStarted)]
