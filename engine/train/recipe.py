@@ -29,8 +29,8 @@ from engine.train.crops import crop_frames
 RECOMMENDED_MODEL = "csnn"
 #: the model for log-mel spectrograms of environmental sound (long or wide-band clips): the
 #: deeper spiking CNN with global average pooling, at ``SPECTROGRAM_STEPS`` time steps
-#: (Kitchen20, docs/recipe.md: 58.9 % against its twin's 47.7 % and the CSNN twin's 37.9 % on
-#: fold 1)
+#: (Kitchen20's five folds, docs/recipe.md: 55.6 +- 5.7 % against its twin's 56.6 +- 5.8 %,
+#: the CSNN's 39.2 % on fold 5)
 RECOMMENDED_FOR_SPECTROGRAMS = "scnn_gap"
 SPECTROGRAM_STEPS = 6
 #: data sets with fewer clips than this get the regularisers (SpecAugment, mixup, smoothing)
