@@ -124,13 +124,12 @@ def _config(args):
 
 def _with_recipe(cfg, args):
     """The small-data recipe for every setting the options and config file leave unset."""
-    from engine.models.registry import twin_of
+    from engine.train.recipe import apply_recipe, with_recipe
 
     use = args.recipe == "on" or (args.recipe == "auto" and not args.config and not args.resume)
     if args.resume or not use:
-        return cfg.replace(model=twin_of(cfg.model)) if args.twin and not args.resume else cfg
+        return with_recipe(cfg, None, twin=args.twin and not args.resume)
     from engine.data.specs import open_source
-    from engine.train.recipe import apply_recipe
 
     explicit = {k for k in OVERRIDES if getattr(args, k) is not None}
     if args.config:  # keys the file sets are the user's (load_config has checked it already)
@@ -139,8 +138,6 @@ def _with_recipe(cfg, args):
         with open(args.config, "rb") as fh:
             explicit |= set(tomllib.load(fh))
     cfg, recipe = apply_recipe(cfg, open_source(cfg.data), explicit, twin=args.twin)
-    if recipe is None and args.twin:
-        cfg = cfg.replace(model=twin_of(cfg.model))
     if recipe is not None and not args.quiet:
         print("recipe: " + "\n        ".join(recipe.reasons), file=sys.stderr)
     return cfg

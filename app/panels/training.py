@@ -369,6 +369,7 @@ class TrainingPanel(QWidget):
         s.setValue("runs_folder", self.runs.folder.text())
         s.setValue("view", self.tabs.currentIndex())
         s.setValue("tensorboard", self.setup.tensorboard.isChecked())
+        s.setValue("defaults", self.setup.defaults.state())  # fields set by hand, a kept config
         try:
             s.setValue("config", self.setup.config().to_json())
         except SnnError:
@@ -384,9 +385,11 @@ class TrainingPanel(QWidget):
         text = read_value(s, "config", "", str)
         if text:
             try:
-                self.setup.set_config(RunConfig.from_dict(json.loads(text), source="settings"))
+                cfg = RunConfig.from_dict(json.loads(text), source="settings")
+                self.setup.set_config(cfg, keep=False)
             except (SnnError, ValueError):
                 pass
+        self.setup.defaults.restore(read_value(s, "defaults", "", str))
         self.tabs.setCurrentIndex(read_value(s, "view", 0, int))
         self.runs.refresh()
 

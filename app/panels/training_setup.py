@@ -6,7 +6,7 @@ without a widget (model options, schedule...) come from the last loaded file and
 
 from __future__ import annotations
 
-from PySide6.QtCore import Signal
+from PySide6.QtCore import Qt, Signal
 from PySide6.QtWidgets import (
     QCheckBox,
     QComboBox,
@@ -15,6 +15,7 @@ from PySide6.QtWidgets import (
     QFormLayout,
     QGroupBox,
     QHBoxLayout,
+    QLabel,
     QLineEdit,
     QPushButton,
     QSpinBox,
@@ -22,20 +23,23 @@ from PySide6.QtWidgets import (
     QWidget,
 )
 
+from app.panels.training_defaults import SetupDefaults
 from app.widgets import combo
 from app.workers import PanelJobs
 from engine.audio.features import FeatureConfig
-from engine.errors import SnnError
 from engine.models.registry import MODELS, SPIKING_MODELS
 from engine.neuro.surrogate import SURROGATES
 from engine.train.config import CLASS_WEIGHTING, ENCODERS, LOSSES, OPTIMISERS, RunConfig
-from engine.train.recipe import proposal_job
 
 MODEL_TITLES = {
     "fc_snn": "FC SNN (spiking)",
     "csnn": "CSNN (spiking, report Fig. 24)",
     "csnn_avg": "CSNN, average pooling (spiking)",
     "cnn": "CNN (the CSNN's ReLU twin)",
+    "scnn_gap": "Deep SCNN, global pooling (spiking)",
+    "cnn_gap": "Deep CNN, global pooling (SCNN's twin)",
+    "srnn": "Recurrent ALIF SNN, per frame (spiking)",
+    "rnn": "RNN (the recurrent SNN's twin)",
     "resnet50": "ResNet-50",
     "resnet101": "ResNet-101",
     "efficientnet_b0": "EfficientNet-B0",
@@ -83,7 +87,8 @@ class SetupPane(QWidget):
     loadRequested(), saveRequested()
         The config file buttons were pressed (the panel shows the dialogs).
     featuresProposed(str)
-        "From data" filled the feature settings in (the proposal's description).
+        The recipe for the data set was filled in (the proposal's description): after a data
+        change or "From data" (``app.panels.training_defaults``).
     """
 
     useDatasetRequested = Signal()
@@ -138,12 +143,20 @@ class SetupPane(QWidget):
         row.addWidget(self.duration)
         form.addRow("Rate / length", row)
         form.addRow("Hop (samples)", self.hop)
+        self.chosen = QLabel()  # what the recipe chose for this data, and why
+        self.chosen.setWordWrap(True)
+        self.chosen.setTextInteractionFlags(Qt.TextInteractionFlag.TextSelectableByMouse)
+        self.chosen.setVisible(False)
+        form.addRow(self.chosen)
         root.addWidget(box)
 
         box = QGroupBox("Model")
         form = QFormLayout(box)
         self.model = combo({m: MODEL_TITLES.get(m, m) for m in MODELS})
         form.addRow("Model", self.model)
+        self.twin = QCheckBox("Train its non-spiking twin")
+        self.twin.setToolTip("The same layers with ReLU/tanh for the neurons, all else equal")
+        form.addRow("", self.twin)
         self.steps = _spin(1, 1000, d.steps)
         form.addRow("Time steps", self.steps)
         self.encoder = combo({e: e for e in ENCODERS})
@@ -219,44 +232,15 @@ class SetupPane(QWidget):
         self.load_button.clicked.connect(self.loadRequested)
         self.save_button.clicked.connect(self.saveRequested)
         self.browse_data.clicked.connect(self._on_browse_data_clicked)
-        self.propose.clicked.connect(self._on_propose_clicked)
         self.model.currentIndexChanged.connect(self._on_model_changed)
-        self.set_config(RunConfig())
+        self.defaults = SetupDefaults(self)  # the recipe for the chosen data; "From data"
+        self.set_config(RunConfig(), keep=False)
 
     # ----- handlers
     def _on_browse_data_clicked(self) -> None:
         path = QFileDialog.getExistingDirectory(self, "Data set folder")
         if path:
             self.data.setText(f"folder:{path}")
-
-    def _on_propose_clicked(self) -> None:
-        spec = self.data.text().strip()
-        if not spec:
-            return
-        self.propose.setEnabled(False)
-        self.jobs.start(  # a newer proposal supersedes one still running
-            "propose",
-            lambda stop: proposal_job(spec, stop),
-            on_finished=self._on_proposal_finished,
-            on_failed=self._on_proposal_failed,
-        )
-
-    def _on_proposal_finished(self, proposal) -> None:
-        self.propose.setEnabled(True)
-        if proposal is None:  # images: the pixels are the features
-            return
-        feats = {k: v for k, v in proposal.config.to_dict().items() if v is not None}
-        try:
-            current = self.config()
-        except SnnError as exc:
-            return self._on_proposal_failed(str(exc))
-        self.set_config(current.replace(features=feats))
-        self.propose.setToolTip(proposal.describe())
-        self.featuresProposed.emit(proposal.describe())
-
-    def _on_proposal_failed(self, text: str) -> None:
-        self.propose.setEnabled(True)
-        self.propose.setToolTip(text)
 
     def _on_model_changed(self, _index: int) -> None:
         spiking = self.model.currentData() in SPIKING_MODELS
@@ -310,8 +294,16 @@ class SetupPane(QWidget):
             source="Training tab",
         )
 
-    def set_config(self, cfg: RunConfig) -> None:
-        """Show ``cfg`` in the form; fields without a widget are kept for ``config()``."""
+    def set_config(self, cfg: RunConfig, keep: bool = True) -> None:
+        """Show ``cfg`` in the form; fields without a widget are kept for ``config()``.
+
+        ``keep``: a loaded config (file, run, sweep trial) whose settings a later data change
+        does not replace; "From data" does (``app.panels.training_defaults``).
+        """
+        with self.defaults.filling(keep):
+            self._show(cfg)
+
+    def _show(self, cfg: RunConfig) -> None:
         self._base = cfg
         f = FeatureConfig.from_dict(
             {k: v for k, v in cfg.features.items() if k in FeatureConfig.__dataclass_fields__}

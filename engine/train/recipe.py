@@ -12,14 +12,18 @@
   keeping the best validation epoch (``select = "best_val"``).
 
 ``apply_recipe(cfg, source, explicit)`` fills in every field the user did not set. Image data
-sets (MNIST) get no recipe: today's defaults suit them.
+sets (MNIST) get no recipe: today's defaults suit them. ``with_recipe(cfg, recipe, explicit)``
+is its second half, for a recipe made in the background (the Training tab's ``recipe_job``):
+the command line and the Training tab fill a run in the same way.
 """
 
 from __future__ import annotations
 
+import dataclasses
 from dataclasses import dataclass
 
 from engine.audio.feature_proposal import FeatureProposal, propose_for_source
+from engine.data.specs import open_source
 from engine.models.registry import twin_of
 from engine.train.config import RunConfig
 from engine.train.crops import crop_frames
@@ -82,6 +86,8 @@ def recommend(source, *, twin: bool = False) -> Recipe | None:
             f"log-mel spectrograms: {spiking} (a deeper spiking CNN with global average pooling), "
             f"{SPECTROGRAM_STEPS} time steps"
         )
+    else:
+        reasons.append(f"MFCCs of short narrow-band clips (speech): {spiking}, the report's CSNN")
     frames = fc.frames()
     if fc.duration >= LONG_CLIP_S:
         s["crop_s"] = CROP_S
@@ -112,28 +118,72 @@ def recommend(source, *, twin: bool = False) -> Recipe | None:
     return Recipe(s, tuple(reasons), proposal)
 
 
+#: the run settings a recipe may set; those it leaves out this time return to their defaults
+RECIPE_KEYS = (
+    "model",
+    "features",
+    "steps",
+    "crop_s",
+    "augment",
+    "mixup",
+    "label_smoothing",
+    "epochs",
+    "patience",
+    "select",
+)
+
+
+def with_recipe(
+    cfg: RunConfig,
+    recipe: Recipe | None,
+    explicit: set[str] | frozenset[str] = frozenset(),
+    *,
+    twin: bool = False,
+) -> RunConfig:
+    """``cfg`` with ``recipe``'s settings (from ``recommend(source)``) for every field not in
+    ``explicit``; with ``twin`` the model becomes its non-spiking twin, all else equal.
+
+    ``explicit`` holds field names (``"epochs"``) or, for the tables ``features`` and
+    ``augment``, single keys (``"features.duration"``): those keep ``cfg``'s value while the
+    rest of the table comes from the recipe. A field of ``RECIPE_KEYS`` the recipe does not set
+    (no crops for short clips...) returns to its default, so a recipe made for other data
+    leaves nothing behind. ``recipe`` None (image data): only the twin changes.
+    """
+    changes: dict = {}
+    if recipe is not None:
+        default = RunConfig()
+        for key in RECIPE_KEYS:
+            if key in explicit:
+                continue
+            value = recipe.settings.get(key, getattr(default, key))
+            if isinstance(value, dict):
+                mine = {k.split(".", 1)[1] for k in explicit if k.startswith(key + ".")}
+                have = getattr(cfg, key)
+                value = {k: v for k, v in value.items() if k not in mine}
+                value.update({k: have[k] for k in mine if k in have})
+            changes[key] = value
+    if twin:
+        changes["model"] = twin_of(changes.get("model", cfg.model))
+    return dataclasses.replace(cfg, **changes)
+
+
 def apply_recipe(
     cfg: RunConfig, source, explicit: set[str] | frozenset[str] = frozenset(), twin: bool = False
 ) -> tuple[RunConfig, Recipe | None]:
     """``cfg`` with the recipe's settings for every field not in ``explicit`` (those the user
-    set). Returns the new config and the recipe (``None`` for image data: ``cfg`` unchanged)."""
-    recipe = recommend(source, twin=twin)
-    if recipe is None:
-        return cfg, None
-    changes = {k: v for k, v in recipe.settings.items() if k not in explicit}
-    if "model" in explicit and twin:
-        changes["model"] = twin_of(cfg.model)
-    return cfg.replace(**changes), recipe
+    set; see :func:`with_recipe`). Returns the new config and the recipe (``None`` for image
+    data: ``cfg`` unchanged but for the twin)."""
+    recipe = recommend(source)
+    return with_recipe(cfg, recipe, explicit, twin=twin), recipe
 
 
 def _plain(d: dict) -> dict:
     return {k: v for k, v in d.items() if v is not None}
 
 
-def proposal_job(spec: str, stop=None):
+def recipe_job(spec: str, stop=None):
     """Generator for a GUI worker: opens ``spec`` (reading every file's header) and returns its
-    :class:`FeatureProposal` (``None`` for image data). Yields one progress line first."""
-    from engine.data.specs import open_source
-
+    :class:`Recipe` (``None`` for image data), for :func:`with_recipe`. Yields one progress
+    line first."""
     yield f"reading the clips of {spec}"
-    return propose_for_source(open_source(spec))
+    return recommend(open_source(spec))

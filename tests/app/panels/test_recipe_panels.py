@@ -39,15 +39,18 @@ def test_setup_fills_in_the_proposed_features(qtbot, tmp_path):
     _tones(tmp_path / "set", 5.0, 22_050)
     pane = SetupPane(available_devices())
     qtbot.addWidget(pane)
-    pane.data.setText(f"folder:{tmp_path / 'set'}")
-    pane.epochs.setValue(7)  # edits in the form survive the fill-in
+    with qtbot.waitSignal(pane.featuresProposed, timeout=20_000):
+        pane.data.setText(f"folder:{tmp_path / 'set'}")  # a new data set proposes by itself
+    pane.epochs.setValue(7)
+    pane.lr.setValue(0.01)  # not a recipe setting
     with qtbot.waitSignal(pane.featuresProposed, timeout=20_000) as sig:
         pane.propose.click()
     assert "5 s clips" in sig.args[0]
     cfg = pane.config()
     assert cfg.features["kind"] == "logmel" and cfg.features["sample_rate"] == 22_050
     assert cfg.features["duration"] == 5.0 and cfg.features["n_fft"] == 512
-    assert cfg.features["hop_length"] == 256 and cfg.epochs == 7
+    # "From data" applies the whole recipe again, hand edits included; the rest stays
+    assert cfg.features["hop_length"] == 256 and cfg.epochs == 30 and cfg.lr == 0.01
     assert pane.propose.isEnabled()
     assert pane.jobs.stop_all(10_000)  # the job's thread has ended before the pane goes
 

@@ -17,7 +17,7 @@ from engine.train.checkpoint import Predictor
 from engine.train.config import RunConfig
 from engine.train.crops import crop_frames, crop_starts, crop_views, mixup_batch, random_crops
 from engine.train.loop import train
-from engine.train.recipe import RECOMMENDED_MODEL, apply_recipe, recommend
+from engine.train.recipe import RECOMMENDED_MODEL, apply_recipe, recommend, with_recipe
 
 
 def test_fsdd_recipe_keeps_fsdd_features_and_adds_the_regularisers(fsdd_dir):
@@ -47,6 +47,22 @@ def test_long_wideband_clips_are_cropped_and_explicit_settings_win(tmp_path):
     assert any("1.5 s crops (130 frames)" in line for line in recipe.reasons)
     twin, _ = apply_recipe(RunConfig(data="x", model="csnn_avg"), source, {"model"}, twin=True)
     assert twin.model == "cnn" and twin.crop_s == cfg.crop_s and twin.features == cfg.features
+
+
+def test_with_recipe_keeps_single_table_keys_and_clears_what_the_recipe_leaves(tmp_path):
+    for c in ("a", "b"):
+        (tmp_path / c).mkdir()
+        sf.write(tmp_path / c / "0.wav", np.zeros(8000, np.float32), 8000)
+    speech = recommend(open_source(f"folder:{tmp_path}"))  # 1-s 8-kHz clips: no crops, csnn
+    before = RunConfig(
+        data="x", crop_s=1.5, steps=6, features={"duration": 2.0, "kind": "logmel"}, lr=0.01
+    )
+    mine = with_recipe(before, speech, {"features.duration", "augment.copies"})
+    assert mine.features["duration"] == 2.0 and mine.features["kind"] == "mfcc"
+    assert (mine.crop_s, mine.steps, mine.model) == (0.0, RunConfig().steps, "csnn")
+    assert mine.lr == 0.01 and "copies" not in mine.augment
+    assert with_recipe(mine, speech, twin=True).model == "cnn"
+    assert with_recipe(RunConfig(model="srnn"), None, twin=True).model == "rnn"  # images
 
 
 def test_images_get_no_recipe(mnist_dir):
