@@ -32,6 +32,7 @@ from PySide6.QtWidgets import (
 )
 
 from app.panels.training_files import TrainingFiles
+from app.panels.training_processes import ProcessJob, start_process_job
 from app.panels.training_runs import RunsPane
 from app.panels.training_setup import SetupPane
 from app.panels.training_sweep import SweepPanel
@@ -149,6 +150,7 @@ class TrainingPanel(QWidget):
 
         self.history = RunHistory()
         self.buffer: EventBuffer | None = None
+        self.process_job: ProcessJob | None = None  # "Processes / GPUs" > 1: a torchrun job
         self.events_seen = 0  # progress signals received from the current worker
         self.redraw_count = 0  # buffer flushes drawn (the UI benchmark reads it)
         self.redraw_ms: deque[float] = deque(maxlen=2000)  # time per flush, on the UI thread
@@ -174,9 +176,10 @@ class TrainingPanel(QWidget):
 
     # ----- running
     @property
-    def worker(self) -> WorkerHandle | None:
-        """The training job while it runs."""
-        return self.jobs.current("train")
+    def worker(self) -> WorkerHandle | ProcessJob | None:
+        """The training job while it runs (in this process, or a torchrun job)."""
+        job = self.process_job
+        return job if job is not None and job.is_running() else self.jobs.current("train")
 
     @property
     def export_worker(self) -> WorkerHandle | None:
@@ -184,7 +187,7 @@ class TrainingPanel(QWidget):
         return self.jobs.current("export")
 
     def is_running(self) -> bool:
-        return self.jobs.busy("train")
+        return self.worker is not None
 
     def start(
         self, cfg: RunConfig | None = None, run_dir=None, resume: bool = False, data=None
@@ -210,16 +213,25 @@ class TrainingPanel(QWidget):
         self.events_seen = 0
         self.buffer = EventBuffer(self._on_buffer_events, 33, self)
         board = self.setup.tensorboard.isChecked()
-        handle = self.jobs.start(
-            "train",
-            lambda stop: train_recorded(
-                cfg, run_dir, resume=resume, stop=stop, data=data, tensorboard=board
-            ),
+        callbacks = dict(
             on_progress=self._on_worker_progress,
             on_failed=self._on_worker_failed,
             on_done=self._on_worker_done,
-            background=True,
         )
+        nproc = self.setup.nproc.value()
+        if nproc > 1 and data is None:  # the same job as `train --nproc N`, run folder followed
+            self.process_job = handle = start_process_job(
+                cfg, run_dir, nproc, resume=resume, tensorboard=board, parent=self, **callbacks
+            )
+        else:
+            handle = self.jobs.start(
+                "train",
+                lambda stop: train_recorded(
+                    cfg, run_dir, resume=resume, stop=stop, data=data, tensorboard=board
+                ),
+                background=True,
+                **callbacks,
+            )
         self.context.set_run(run_dir)
         self.context.status(f"training {cfg.model} in {run_dir}")
         self._sync_buttons()
@@ -396,6 +408,8 @@ class TrainingPanel(QWidget):
     def shutdown(self) -> None:
         """Stop a running job and wait for its thread (window closing): a checkpoint is kept."""
         self.sweep.shutdown()
+        if self.process_job is not None and not self.process_job.stop_and_wait(30000):
+            log.warning("a training job's processes did not end within 30 s")
         if not self.jobs.stop_all(60000):  # training keeps a checkpoint on its way out
             log.warning("a Training tab job did not stop within 60 s")
         if self.buffer is not None:

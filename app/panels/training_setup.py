@@ -191,6 +191,14 @@ class SetupPane(QWidget):
         form.addRow("Device", self.device)
         self.seed = _spin(0, 2**31 - 1, d.seed)
         form.addRow("Seed", self.seed)
+        # not a run setting either: how the run is executed (app.panels.training_processes)
+        self.nproc = _spin(1, 64, 1)
+        self.nproc.setToolTip(
+            "1: train inside the app. N > 1: start N processes through torchrun "
+            "(snn-explorer train --nproc N; one per GPU on CUDA machines, gloo processes on "
+            "the CPU) and follow their run folder; the batch size is the global batch"
+        )
+        form.addRow("Processes / GPUs", self.nproc)
         # not a run setting (it does not change the model): a way of recording the run
         self.tensorboard = QCheckBox("TensorBoard files (run folder/tb)")
         self.tensorboard.setToolTip(

@@ -165,6 +165,23 @@ def launch_command(argv: list[str], nproc: int) -> list[str]:
     ]
 
 
+def train_command(
+    config: str | os.PathLike,
+    run_dir: str | os.PathLike,
+    nproc: int,
+    *,
+    resume: bool = False,
+    tensorboard: bool = False,
+) -> list[str]:
+    """The command line of ``snn-explorer train --config CONFIG --out RUN_DIR --nproc N``
+    (what the Training tab's "Processes / GPUs" starts): :func:`launch_command`, so the CLI and
+    the GUI start the same torchrun job. The config file's settings are used as they are (no
+    small-data recipe: ``--config`` turns it off)."""
+    argv = ["--config", str(config), "--out", str(run_dir), "--quiet"]
+    argv += ["--resume"] * resume + ["--tensorboard"] * tensorboard
+    return launch_command(argv, nproc)
+
+
 def train_distributed(
     runner, cfg, run_dir, *, resume: bool = False, stop=None, **kwargs
 ) -> Generator:
