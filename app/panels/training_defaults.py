@@ -81,6 +81,9 @@ class SetupDefaults:
         p.data.editingFinished.connect(self._on_data_editing_finished)
         p.propose.clicked.connect(self._on_propose_clicked)
         p.twin.toggled.connect(self._on_twin_toggled)
+        font = p.chosen.font()
+        font.setPointSizeF(font.pointSizeF() * 0.9)  # a note under the settings, not a setting
+        p.chosen.setFont(font)
 
     # ----- the pane shows a config
     @contextmanager
@@ -210,13 +213,13 @@ class SetupDefaults:
     # ----- the line
     def describe(self) -> str:
         """What the last recipe chose and why, the twin, and the fields kept as the user set."""
-        text = "Chosen from the data: " + self.recipe.describe() + "."
+        lines = ["Chosen from the data:", *self.recipe.reasons]
         model = self.pane.model.currentData()
         if self._spiking is not None and self.pane.twin.isChecked():
-            text += f" Training {self._spiking}'s non-spiking twin {model}, all else equal."
+            lines.append(f"training {self._spiking}'s non-spiking twin {model}, all else equal")
         if self.touched:
-            text += " Kept as you set them: " + ", ".join(sorted(self.touched)) + "."
-        return text
+            lines.append("kept as you set them: " + ", ".join(sorted(self.touched)))
+        return "\n- ".join(lines)
 
     def _say(self, text: str, warn: bool = False) -> None:
         self.pane.chosen.setText(text)

@@ -13,6 +13,7 @@ from PySide6.QtCore import QSettings, Qt
 
 from app.context import AppContext
 from app.panels.training import TrainingPanel
+from app.panels.training_defaults import WARN_STYLE
 from app.panels.training_setup import MODEL_TITLES, SetupPane
 from engine.device import available_devices
 from engine.models.registry import MODELS
@@ -87,7 +88,7 @@ def test_a_hand_edited_field_survives_a_later_proposal(qtbot, pane, long_set, sh
     cfg = pane.config()
     assert cfg.features["kind"] == "logmel" and cfg.features["sample_rate"] == 22_050
     assert cfg.features["duration"] == 2.0 and cfg.epochs == 3 and cfg.model == "csnn_avg"
-    assert "Kept as you set them: epochs, features.duration, model." in pane.chosen.text()
+    assert "- kept as you set them: epochs, features.duration, model" in pane.chosen.text()
     # "From data" applies everything again
     with qtbot.waitSignal(pane.featuresProposed, timeout=WAIT_MS):
         qtbot.mouseClick(pane.propose, Qt.MouseButton.LeftButton)
@@ -103,7 +104,7 @@ def test_twin_gives_the_twin_with_the_same_other_settings(qtbot, pane, long_set,
     twin = pane.config()
     assert twin.model == "cnn_gap"
     assert twin.replace(model=spiking.model) == spiking  # everything else identical
-    assert "scnn_gap's non-spiking twin cnn_gap" in pane.chosen.text()
+    assert "- training scnn_gap's non-spiking twin cnn_gap, all else equal" in pane.chosen.text()
     # ticked, a new data set gets the twin of its own recommended model
     _choose(qtbot, pane, short_set)
     assert pane.config().model == "cnn" and pane.twin.isChecked()
@@ -147,6 +148,13 @@ def test_a_bad_spec_says_why_and_leaves_the_form(qtbot, pane, tmp_path):
     assert pane.config() == before.replace(data=f"folder:{tmp_path / 'missing'}")
 
 
+def test_the_line_warns_when_a_fixed_length_throws_most_clips_away(qtbot, pane, tmp_path):
+    _choose(qtbot, pane, _tones(tmp_path / "long", 25.0, 8000, n=2))  # capped at 10 s
+    assert pane.config().features["duration"] == 10.0
+    assert "warning: 100 % of the clips are longer than 20 s" in pane.chosen.text()
+    assert WARN_STYLE in pane.chosen.styleSheet()
+
+
 def test_every_model_has_a_readable_title():
     assert set(MODELS) <= set(MODEL_TITLES)
 
@@ -176,6 +184,22 @@ def test_the_started_run_records_the_proposed_features(qtbot, panel, tmp_path):
     assert written["features"] == proposed.features
     assert written["model"] == "scnn_gap" and written["crop_s"] == CROP_S
     assert written["epochs"] == 1 and written["mixup"] == proposed.mixup
+
+
+def test_hand_edits_survive_a_restart(qtbot, panel, tmp_path, short_set, long_set):
+    with qtbot.waitSignal(panel.setup.featuresProposed, timeout=WAIT_MS):
+        panel.setup.data.setText(short_set)
+    panel.setup.epochs.setValue(4)
+    settings = QSettings(str(tmp_path / "saved.ini"), QSettings.Format.IniFormat)
+    panel.save_state(settings)
+    again = TrainingPanel(panel.context)
+    qtbot.addWidget(again)
+    again.restore_state(settings)
+    assert again.setup.config() == panel.setup.config()
+    with qtbot.waitSignal(again.setup.featuresProposed, timeout=WAIT_MS):
+        again.setup.data.setText(long_set)
+    assert again.setup.config().epochs == 4 and again.setup.config().model == "scnn_gap"
+    again.shutdown()
 
 
 def test_fsdd_gets_the_speech_settings(qtbot, panel, fsdd_dir):
