@@ -381,6 +381,7 @@ class TrainingPanel(QWidget):
         s.setValue("runs_folder", self.runs.folder.text())
         s.setValue("view", self.tabs.currentIndex())
         s.setValue("tensorboard", self.setup.tensorboard.isChecked())
+        s.setValue("processes", self.setup.nproc.value())
         s.setValue("defaults", self.setup.defaults.state())  # fields set by hand, a kept config
         try:
             s.setValue("config", self.setup.config().to_json())
@@ -394,6 +395,7 @@ class TrainingPanel(QWidget):
         if folder:
             self.runs.folder.setText(folder)
         self.setup.tensorboard.setChecked(read_value(s, "tensorboard", False, bool))
+        self.setup.nproc.setValue(read_value(s, "processes", 1, int))
         text = read_value(s, "config", "", str)
         if text:
             try:

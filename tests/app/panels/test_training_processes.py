@@ -3,7 +3,8 @@ the tab on scikit-learn's 8x8 digits, followed through its run folder.
 
 - the job is the command ``snn-explorer train --nproc 2`` runs; its epochs reach the tab's
   history while it runs, and the tab ends showing what the run folder holds;
-- Stop ends torchrun and both ranks (none left alive), the tab returns to idle, Resume is offered;
+- Stop ends torchrun and both ranks (none left alive), the tab returns to idle, and Resume
+  continues the run in 2 processes;
 - a job whose ranks fail shows their one-line error.
 """
 
@@ -111,7 +112,28 @@ def test_stop_ends_every_rank_and_the_tab_returns_to_idle(panel, qtbot, digits):
     assert not panel.message.isVisible(), panel.message.text()
     assert panel.stop_latency_s is not None and panel.stop_latency_s < job.TERM_TIMEOUT_MS / 1000
     assert panel.start_button.isEnabled() and panel.resume_button.isEnabled()
-    assert read_run(panel.history.run_dir).status == "unfinished"  # Resume continues it
+    run = read_run(panel.history.run_dir)
+    assert run.status == "unfinished"
+    # Resume runs `train --resume --nproc 2` and shows only what the resumed job adds
+    done = run.metrics["epochs_done"]
+    panel.setup.epochs.setValue(done + 1)
+    panel.resume_button.click()
+    assert "--resume" in panel.worker.command
+    qtbot.waitUntil(lambda: not panel.is_running(), timeout=120000)
+    assert not panel.message.isVisible(), panel.message.text()
+    h = panel.history
+    assert h.finished.status == "completed" and [r["epoch"] for r in h.epochs] == list(
+        range(1, done + 2)
+    )
+    assert read_run(h.run_dir).status == "completed"
+
+
+def test_the_process_count_is_kept_in_the_settings(panel, tmp_path):
+    s = QSettings(str(tmp_path / "kept.ini"), QSettings.Format.IniFormat)
+    panel.save_state(s)
+    panel.setup.nproc.setValue(1)
+    panel.restore_state(s)
+    assert panel.setup.nproc.value() == 2
 
 
 def test_a_failing_job_shows_its_one_line_error(panel, qtbot, tmp_path):
