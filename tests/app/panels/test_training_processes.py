@@ -128,6 +128,16 @@ def test_stop_ends_every_rank_and_the_tab_returns_to_idle(panel, qtbot, digits):
     assert read_run(h.run_dir).status == "completed"
 
 
+def test_closing_the_window_mid_job_ends_every_rank(panel, qtbot, digits):
+    _setup(panel, f"mnist:{digits}", epochs=500)
+    panel.start_button.click()
+    job = panel.worker
+    qtbot.waitUntil(lambda: len(panel.history.step_x) > 0, timeout=120000)
+    tree = snapshot(job.process.processId())
+    panel.shutdown()  # what the main window's close runs: blocks until the job ended
+    assert not panel.is_running() and alive(tree) == []
+
+
 def test_the_process_count_is_kept_in_the_settings(panel, tmp_path):
     s = QSettings(str(tmp_path / "kept.ini"), QSettings.Format.IniFormat)
     panel.save_state(s)
