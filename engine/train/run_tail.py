@@ -17,6 +17,7 @@ from __future__ import annotations
 
 import csv
 import dataclasses
+import json
 import math
 import os
 from pathlib import Path
@@ -206,8 +207,6 @@ class RunTail:
 
     @staticmethod
     def _parse(line: str):
-        import json
-
         try:
             d = json.loads(line)
         except json.JSONDecodeError:
