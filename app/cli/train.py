@@ -8,6 +8,7 @@ run to stop: it writes a checkpoint and ends; ``--resume`` continues it. A secon
 from __future__ import annotations
 
 import math
+import shlex
 import signal
 import sys
 import threading
@@ -206,10 +207,13 @@ def run(args) -> int:
         RunStarted,
         StepEnd,
     )
+    from engine.train.launcher import guard_rank
     from engine.train.memory import keep_freed_memory
     from engine.train.recorded_run import train_recorded
 
-    if args.nproc > 1 and env_group() is None:
+    if env_group() is not None:
+        guard_rank()  # a rank: first of all, never outlive the launcher
+    elif args.nproc > 1:
         return _relaunch(args.nproc)
 
     cfg = _config(args)
@@ -270,10 +274,11 @@ def run(args) -> int:
 
 
 def _relaunch(nproc: int) -> int:
-    """Run this same command in ``nproc`` processes through torch.distributed.run."""
-    import subprocess
-
-    from engine.train.distributed import launch_command
+    """Run this same command in ``nproc`` processes: torchrun's agent in this process (its ranks
+    die with it, engine.train.launcher). Ctrl-C, SIGTERM or SIGHUP stop every rank (a rank stops
+    after its batch on SIGINT, keeping the checkpoint) and end with one line."""
+    from engine.train.distributed import torchrun_args
+    from engine.train.launcher import run_torchrun
 
     argv = sys.argv[sys.argv.index("train") + 1 :]
     keep, skip = [], False
@@ -284,11 +289,18 @@ def _relaunch(nproc: int) -> int:
             skip = True
         elif not a.startswith("--nproc="):
             keep.append(a)
-    previous = signal.signal(signal.SIGINT, signal.SIG_IGN)  # Ctrl-C reaches the workers too
-    try:
-        return subprocess.call(launch_command(keep, nproc))
-    finally:
-        signal.signal(signal.SIGINT, previous)
+    code = run_torchrun(torchrun_args(keep, nproc))
+    if code - 128 in (signal.SIGINT, signal.SIGTERM, signal.SIGHUP):
+        resume = [a for a in keep if a != "--resume"] + ["--resume", "--nproc", str(nproc)]
+        name = signal.Signals(code - 128).name
+        again = shlex.join(["snn-explorer", "train", *resume])
+        print(f"snn-explorer train: stopped by {name}; resume with: {again}", file=sys.stderr)
+    elif code:
+        print(
+            f"snn-explorer train: the job in {nproc} processes failed (exit code {code})",
+            file=sys.stderr,
+        )
+    return code
 
 
 def _summary(ev) -> None:

@@ -1,7 +1,8 @@
 """Data-parallel training over several processes (``torchrun``), the same run folder as one.
 
-``snn-explorer train ... --nproc N`` starts itself again through ``torch.distributed.run`` (see
-:func:`launch_command`); each of the N processes then runs :func:`train_distributed`:
+``snn-explorer train ... --nproc N`` runs ``torch.distributed.run`` in its own process (see
+:func:`torchrun_args` and :mod:`engine.train.launcher`: no rank outlives the launcher); each of
+the N processes then runs :func:`train_distributed`:
 
 - the process group: gloo on the CPU (one torch thread per process, or they fight over the
   cores), NCCL on CUDA (process ``LOCAL_RANK`` on GPU ``LOCAL_RANK``);
@@ -35,6 +36,7 @@ import torch.distributed as dist
 from torch.nn.parallel import DistributedDataParallel
 
 from engine.errors import ConfigError
+from engine.train.launcher import guard_rank
 from engine.train.run_folder import BEST_FILE, CHECKPOINT_FILE
 
 
@@ -73,6 +75,7 @@ def init(device: str = "auto") -> Group | None:
         return None
     if dist.is_initialized():
         return current()
+    guard_rank()  # no rank outlives its launcher (the CLI calls it earlier still)
     cuda = torch.cuda.is_available() and device in ("auto", "", "cuda") or device.startswith("cuda")
     if cuda:
         torch.cuda.set_device(group.local_rank)
@@ -147,22 +150,17 @@ def any_rank(flag: bool, group: Group | None, device) -> bool:
     return bool(t.item())
 
 
-def launch_command(argv: list[str], nproc: int) -> list[str]:
-    """The torchrun command line that runs ``snn-explorer train ARGV`` in ``nproc`` processes."""
+def torchrun_args(argv: list[str], nproc: int) -> list[str]:
+    """torchrun's arguments that run ``snn-explorer train ARGV`` in ``nproc`` processes (what
+    ``train --nproc`` gives :func:`engine.train.launcher.run_torchrun`)."""
     if nproc < 1:
         raise ConfigError(f"--nproc: {nproc} processes; give 1 or more")
-    return [
-        sys.executable,
-        "-m",
-        "torch.distributed.run",
-        "--standalone",
-        "--nproc-per-node",
-        str(nproc),
-        "-m",
-        "app.cli",
-        "train",
-        *argv,
-    ]
+    return ["--standalone", "--nproc-per-node", str(nproc), "-m", "app.cli", "train", *argv]
+
+
+def launch_command(argv: list[str], nproc: int) -> list[str]:
+    """The torchrun command line that runs ``snn-explorer train ARGV`` in ``nproc`` processes."""
+    return [sys.executable, "-m", "torch.distributed.run", *torchrun_args(argv, nproc)]
 
 
 def train_command(

@@ -3,7 +3,11 @@
 - 2 CPU processes (gloo) end one epoch with the weights of 1 process training the same global
   batches (float rounding apart: the gradient is summed in another order);
 - a 2-process run killed with SIGKILL after its first epoch checkpoint resumes (``--resume
-  --nproc 2``) to exactly the metrics of an uninterrupted 2-process run.
+  --nproc 2``) to exactly the metrics of an uninterrupted 2-process run (no rank of the killed
+  job is left to write the folder while the resume runs);
+- no rank outlives ``train --nproc 2``: SIGKILL to the command alone ends every process of the
+  job within seconds; SIGINT stops the ranks after their batch (status "stopped") and the
+  command ends with one line saying how to resume, status 130.
 
 The data: scikit-learn's bundled 8x8 digits written as MNIST IDX files (no download).
 """
@@ -22,6 +26,7 @@ import numpy as np
 import pytest
 import torch
 
+from app.process_tree import alive, snapshot
 from engine.bench.data_parallel import write_digits_idx
 from engine.train.checkpoint import load_checkpoint
 from engine.train.distributed import Group, launch_command, loss_weight, shard
@@ -108,27 +113,75 @@ def test_two_processes_equal_one(tmp_path, digits):
     assert sum('"run_started"' in e or "RunStarted" in e for e in events) == 1
 
 
+def _start(cmd, env, **popen) -> subprocess.Popen:
+    popen = dict(stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL) | popen
+    return subprocess.Popen(cmd, env=env, cwd=ROOT, start_new_session=True, **popen)
+
+
+def _job_tree(proc, metrics: Path, epochs_done: int, timeout=240):
+    """The processes of the job (the command, torchrun's agent, the ranks) once ``metrics``
+    shows ``epochs_done`` epochs (the ranks run by then)."""
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline and proc.poll() is None:
+        if metrics.exists() and json.loads(metrics.read_text())["epochs_done"] >= epochs_done:
+            return snapshot(proc.pid)
+        time.sleep(0.05)
+    os.killpg(proc.pid, signal.SIGKILL)
+    pytest.fail(f"the job did not reach epoch {epochs_done} (exit {proc.wait()})")
+
+
+def _all_gone(tree, within_s: float) -> list:
+    deadline = time.monotonic() + within_s
+    while alive(tree) and time.monotonic() < deadline:
+        time.sleep(0.02)
+    left = alive(tree)
+    for m in left:  # clean up before failing
+        os.kill(m.pid, signal.SIGKILL)
+    return left
+
+
+def test_sigkill_to_train_nproc_leaves_no_process_of_the_job(tmp_path, digits):
+    proc = _start(*_train(tmp_path, digits, "run", 500, "--nproc", "2"))
+    tree = _job_tree(proc, tmp_path / "run" / "metrics.json", 0)
+    assert len(tree) >= 3  # the command and its two ranks (at least)
+    os.kill(proc.pid, signal.SIGKILL)  # the command alone: ranks sit in sessions of their own
+    proc.wait()
+    assert _all_gone(tree, within_s=5) == []
+
+
+def test_ctrl_c_to_train_nproc_stops_every_rank_with_one_line(tmp_path, digits):
+    cmd, env = _train(tmp_path, digits, "run", 500, "--nproc", "2")
+    proc = _start(cmd, env, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    tree = _job_tree(proc, tmp_path / "run" / "metrics.json", 1)
+    os.kill(proc.pid, signal.SIGINT)
+    try:
+        out, err = proc.communicate(timeout=60)
+    except subprocess.TimeoutExpired:
+        _all_gone(tree, within_s=0)
+        pytest.fail("train --nproc 2 went on after SIGINT")
+    assert proc.returncode == 130
+    assert err.strip().splitlines() == [
+        "snn-explorer train: stopped by SIGINT; resume with: snn-explorer train "
+        + " ".join(cmd[cmd.index("train") + 1 : cmd.index("--nproc")])
+        + " --resume --nproc 2"
+    ]
+    assert _all_gone(tree, within_s=5) == []
+    m = json.loads((tmp_path / "run" / "metrics.json").read_text())
+    assert m["status"] == "stopped" and m["epochs_done"] >= 1  # the ranks stopped, not killed
+    assert out.startswith("stopped: ")  # rank 0's summary
+
+
 def test_killed_two_process_run_resumes_to_the_same_metrics(tmp_path, digits):
     _run(*_train(tmp_path, digits, "whole", 2, "--nproc", "2"))
-    cmd, env = _train(tmp_path, digits, "killed", 2, "--nproc", "2")
-    proc = subprocess.Popen(
-        cmd,
-        env=env,
-        cwd=ROOT,
-        start_new_session=True,
-        stdout=subprocess.DEVNULL,
-        stderr=subprocess.DEVNULL,
-    )
+    proc = _start(*_train(tmp_path, digits, "killed", 2, "--nproc", "2"))
     metrics = tmp_path / "killed" / "metrics.json"  # written (atomically) after checkpoint.pt
-    deadline = time.monotonic() + 240
     try:
-        while time.monotonic() < deadline and proc.poll() is None:
-            if metrics.exists() and json.loads(metrics.read_text())["epochs_done"] >= 1:
-                break
-            time.sleep(0.05)
+        tree = _job_tree(proc, metrics, 1)
     finally:
-        os.killpg(proc.pid, signal.SIGKILL)  # torchrun and both workers, mid-epoch 2
+        os.killpg(proc.pid, signal.SIGKILL)  # the command's group, mid-epoch 2
         proc.wait()
+    # the resume below starts from a folder nobody else writes
+    assert _all_gone(tree, within_s=5) == []
     m = json.loads(metrics.read_text())
     assert m["status"] == "running" and m["epochs_done"] == 1
     _run(*_train(tmp_path, digits, "killed", 2, "--nproc", "2", "--resume"))
