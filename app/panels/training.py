@@ -17,7 +17,7 @@ import time
 from collections import deque
 from pathlib import Path
 
-from PySide6.QtCore import Qt, Signal
+from PySide6.QtCore import Signal
 from PySide6.QtWidgets import (
     QHBoxLayout,
     QLabel,
@@ -34,12 +34,11 @@ from PySide6.QtWidgets import (
 from app.panels.training_files import TrainingFiles
 from app.panels.training_processes import ProcessJob, start_process_job
 from app.panels.training_runs import RunsPane
-from app.panels.training_setup import SetupPane
+from app.panels.training_setup import SetupColumn, SetupPane
 from app.panels.training_sweep import SweepPanel
 from app.panels.training_traces import TracesView
 from app.panels.training_views import ConfusionView, CurvesView, progress_text
 from app.settings import read_value
-from app.widgets import scroll_column
 from app.workers import EventBuffer, PanelJobs, WorkerHandle
 from engine.device import available_devices
 from engine.errors import SnnError
@@ -77,8 +76,7 @@ class TrainingPanel(QWidget):
         self.context = context
         self.jobs = PanelJobs(self)  # "train", "export", and the setup pane's "propose"
         self.setup = SetupPane(available_devices(), jobs=self.jobs)
-        scroll = scroll_column(self.setup, width=380)
-        scroll.setHorizontalScrollBarPolicy(Qt.ScrollBarPolicy.ScrollBarAlwaysOff)
+        self.setup_column = scroll = SetupColumn(self.setup, width=380)
 
         self.start_button = QPushButton("Start")
         self.stop_button = QPushButton("Stop")

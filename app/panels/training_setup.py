@@ -6,7 +6,7 @@ without a widget (model options, schedule...) come from the last loaded file and
 
 from __future__ import annotations
 
-from PySide6.QtCore import Qt, Signal
+from PySide6.QtCore import QEvent, Qt, Signal
 from PySide6.QtWidgets import (
     QCheckBox,
     QComboBox,
@@ -18,6 +18,7 @@ from PySide6.QtWidgets import (
     QLabel,
     QLineEdit,
     QPushButton,
+    QScrollArea,
     QSpinBox,
     QVBoxLayout,
     QWidget,
@@ -351,3 +352,30 @@ class SetupPane(QWidget):
         self.time_mask.setValue(int(a.get("spec_time_mask", 0) or 0))
         self.freq_mask.setValue(int(a.get("spec_freq_mask", 0) or 0))
         self._on_model_changed(0)
+
+
+class SetupColumn(QScrollArea):
+    """The set-up pane in a vertical scroll area as wide as the pane's minimum width plus the
+    scroll bar (``width`` at least), so no field, button or spin-box arrow is cut off; it follows
+    the pane when its minimum width changes (a longer text, another style)."""
+
+    def __init__(self, pane: QWidget, width: int = 0, parent=None):
+        super().__init__(parent)
+        self._least = width
+        self.setWidget(pane)
+        self.setWidgetResizable(True)
+        self.setHorizontalScrollBarPolicy(Qt.ScrollBarPolicy.ScrollBarAlwaysOff)
+        pane.installEventFilter(self)
+        self._fit()
+
+    def eventFilter(self, watched, event) -> bool:
+        if watched is self.widget() and event.type() == QEvent.Type.LayoutRequest:
+            self._fit()
+        return super().eventFilter(watched, event)
+
+    def _fit(self) -> None:
+        bar = self.verticalScrollBar().sizeHint().width()
+        need = self.widget().minimumSizeHint().width() + bar + 2 * self.frameWidth()
+        width = max(self._least, need)
+        if width != self.minimumWidth() or width != self.maximumWidth():
+            self.setFixedWidth(width)

@@ -210,6 +210,22 @@ def test_the_data_tabs_set_fills_the_data_field(panel):
     assert panel.setup.data.text() == "folder:/some/sounds"
 
 
+def test_the_setup_column_shows_the_whole_pane(panel, qtbot):
+    """No field, button or spin-box arrow of the set-up pane is cut off, also after it grows."""
+    column, pane = panel.setup_column, panel.setup
+
+    def whole():
+        visible = column.viewport().width()
+        assert pane.minimumSizeHint().width() <= visible and pane.width() <= visible
+        button = pane.propose  # "From data", at the right edge of its row
+        assert button.mapTo(column.viewport(), button.rect().topRight()).x() < visible
+
+    whole()
+    assert column.width() < 0.4 * panel.width()  # the plots keep most of the window
+    pane.propose.setText("From the data set's clips, again")  # a wider row
+    qtbot.waitUntil(whole, timeout=2000)
+
+
 def test_a_bad_data_spec_fails_with_one_line(panel, qtbot, tmp_path):
     panel.setup.set_config(RunConfig(data=f"fsdd:{tmp_path}/nowhere", epochs=1))
     panel.start()
