@@ -10,6 +10,7 @@ import torch
 import torch.nn.functional as F
 
 from engine.neuro.spike_modules import has_forward_hooks, run_pre_hooks
+from engine.neuro.spike_ops import spike_bytes
 
 
 class _SpikeLinear(torch.autograd.Function):
@@ -18,7 +19,7 @@ class _SpikeLinear(torch.autograd.Function):
     @staticmethod
     def forward(ctx, x, weight, bias):
         y = F.linear(x, weight, bias)
-        ctx.save_for_backward(x.to(torch.uint8) if ctx.needs_input_grad[1] else None, weight)
+        ctx.save_for_backward(spike_bytes(x) if ctx.needs_input_grad[1] else None, weight)
         ctx.x_meta = (x.shape, x.dtype)
         return y
 

@@ -202,3 +202,53 @@ def test_module_hooks_still_run():
 def test_unknown_pooling_is_a_config_error():
     with pytest.raises(ConfigError, match="pooling"):
         conv_pool(torch.zeros(1, 1, 4, 4), torch.zeros(1, 1, 3, 3), pool="median")
+
+
+def test_batch_statistics_over_chunks_survive_a_large_offset():
+    """The per-chunk two-pass moments, combined over chunks, match batch norm's statistics where
+    a one-pass E[y^2] - E[y]^2 in float32 would lose the variance (mean 1000x the spread)."""
+    from engine.neuro.spike_ops import conv_bn_pool
+
+    g = torch.Generator().manual_seed(7)
+    x = torch.randn(40, 2, 8, 8, generator=g)
+    conv = nn.Conv2d(2, 3, 3)
+    with torch.no_grad():
+        conv.bias.fill_(1000.0)
+    bn_a, bn_b = nn.BatchNorm2d(3), nn.BatchNorm2d(3)
+    ya = conv_bn_pool(x, conv.weight, conv.bias, bn_a, pool="max", chunk=7)  # 6 uneven chunks
+    yb = F.max_pool2d(bn_b(conv(x)), 2)
+    torch.testing.assert_close(ya, yb, rtol=1e-4, atol=1e-4)
+    torch.testing.assert_close(bn_a.running_var, bn_b.running_var, rtol=1e-5, atol=1e-6)
+    torch.testing.assert_close(bn_a.running_mean, bn_b.running_mean)
+
+
+@pytest.mark.parametrize("size", [(10, 12), (9, 12)])  # whole windows, and a cut-off last row
+@pytest.mark.parametrize("pool", ["avg", "max", "none"])
+@pytest.mark.parametrize("dtype", [torch.float32, torch.bfloat16])
+def test_conv_batchnorm_pool_gradients_in_each_precision(size, pool, dtype):
+    """The backward pass (centred recomputation, window-broadcast average unpooling) against
+    the plain layers in float32: equal in float32, within bf16 rounding in bf16."""
+    from engine.neuro.spike_ops import conv_bn_pool
+
+    g = torch.Generator().manual_seed(11)
+    x = (torch.rand(12, 3, *size, generator=g) < 0.3).float()
+    torch.manual_seed(1)
+    conv = nn.Conv2d(3, 4, 3)
+    bn_a, bn_b = nn.BatchNorm2d(4), nn.BatchNorm2d(4)
+    with torch.no_grad():
+        for bn in (bn_a, bn_b):
+            bn.weight.copy_(torch.tensor([1.2, -0.8, 0.5, 2.0]))
+    xa, xb = x.clone().requires_grad_(), x.clone().requires_grad_()
+    wa = conv.weight.detach().clone().requires_grad_()
+    ya = conv_bn_pool(xa, wa, conv.bias, bn_a, pool=pool, binary=True, dtype=dtype, chunk=5)
+    plain = {"avg": lambda t: F.avg_pool2d(t, 2), "max": lambda t: F.max_pool2d(t, 2)}
+    yb = plain.get(pool, lambda t: t)(bn_b(conv(xb)))
+    tol = 1e-4 if dtype == torch.float32 else 5e-2
+    torch.testing.assert_close(ya, yb, rtol=tol, atol=tol)
+    gout = torch.randn(ya.shape, generator=g)
+    (ya * gout).sum().backward()
+    (yb * gout).sum().backward()
+    if pool == "max" and dtype == torch.bfloat16:
+        return  # bf16 rounding moves max pools' winners among spike-made ties: not comparable
+    torch.testing.assert_close(xa.grad, xb.grad, rtol=tol, atol=tol)
+    torch.testing.assert_close(wa.grad, conv.weight.grad, rtol=tol, atol=tol * 10)
