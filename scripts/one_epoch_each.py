@@ -17,6 +17,7 @@ import shutil
 import time
 from pathlib import Path
 
+from engine.generators import run_to_end
 from engine.models.registry import MODELS, SPIKING_MODELS
 from engine.train.config import RunConfig
 from engine.train.loop import train
@@ -40,13 +41,7 @@ def main() -> None:
         lr = 1e-4 if name == "vgg16" else 2e-3
         cfg = RunConfig(data=args.data, model=name, epochs=1, limit=limit, lr=lr)
         t0 = time.perf_counter()
-        gen = train(cfg, out)
-        while True:
-            try:
-                next(gen)
-            except StopIteration as done:
-                result = done.value
-                break
+        result = run_to_end(train(cfg, out))
         m = result.metrics
         rows.append(
             {

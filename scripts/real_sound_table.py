@@ -23,6 +23,7 @@ from pathlib import Path
 
 from engine.data.feature_set import build_feature_set
 from engine.data.specs import open_source
+from engine.generators import run_to_end
 from engine.models.registry import is_spiking
 from engine.train.config import RunConfig
 from engine.train.cross_validation import fold_data, fold_plan
@@ -34,12 +35,9 @@ from engine.train.recipe import apply_recipe
 def _features(cfg: RunConfig, source):
     from engine.audio.features import FeatureConfig
 
-    gen = build_feature_set(source, FeatureConfig.from_dict(cfg.features), seed=cfg.seed)
-    while True:
-        try:
-            next(gen)
-        except StopIteration as done:
-            return done.value
+    return run_to_end(
+        build_feature_set(source, FeatureConfig.from_dict(cfg.features), seed=cfg.seed)
+    )
 
 
 def _done(results: Path) -> set[tuple[str, str]]:
@@ -106,13 +104,7 @@ def main() -> None:
             shutil.rmtree(run_dir, ignore_errors=True)
             t0 = time.perf_counter()
             result = None
-            gen = train(cfg, run_dir, data=fold_data(fs, fold))
-            while True:
-                try:
-                    next(gen)
-                except StopIteration as end:
-                    result = end.value
-                    break
+            result = run_to_end(train(cfg, run_dir, data=fold_data(fs, fold)))
             m = result.metrics
             row = {
                 "model": model,
