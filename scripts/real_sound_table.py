@@ -103,7 +103,6 @@ def main() -> None:
             run_dir = out / model / f"fold-{k}"
             shutil.rmtree(run_dir, ignore_errors=True)
             t0 = time.perf_counter()
-            result = None
             result = run_to_end(train(cfg, run_dir, data=fold_data(fs, fold)))
             m = result.metrics
             row = {
