@@ -43,3 +43,18 @@ def resolve_device(name: str = "auto"):
             f"device: {name!r} asked for CUDA but none is available here; use cpu or auto"
         )
     return dev
+
+
+def cpu_has_bf16() -> bool:
+    """Whether this CPU has bf16 dot-product instructions (AVX512-BF16 or AMX)."""
+    import torch
+
+    cap = torch.backends.cpu.get_cpu_capability()
+    if "AVX512" not in cap:
+        return False
+    try:
+        with open("/proc/cpuinfo") as f:
+            flags = f.read()
+    except OSError:
+        return False
+    return "avx512_bf16" in flags or "amx_bf16" in flags

@@ -78,6 +78,7 @@ def main() -> None:
     p.add_argument("--folds", default="", help="comma-separated fold numbers to run (default all)")
     p.add_argument("--steps", type=int, default=0, help="time steps of the spiking models")
     p.add_argument("--seed", type=int, default=0)
+    p.add_argument("--amp", default="auto", help="auto, off or bf16 (the run config's amp)")
     p.add_argument("--out", default="runs/real-sound-table")
     args = p.parse_args()
 
@@ -85,7 +86,7 @@ def main() -> None:
     out.mkdir(parents=True, exist_ok=True)
     results = out / "results.jsonl"
     source = open_source(args.data)
-    base, _recipe = apply_recipe(RunConfig(data=args.data, seed=args.seed), source)
+    base, _recipe = apply_recipe(RunConfig(data=args.data, seed=args.seed, amp=args.amp), source)
     if args.epochs:
         base = base.replace(epochs=args.epochs)
     if args.steps:

@@ -110,12 +110,14 @@ def format_report(result: dict) -> str:
                     if r.get("status") != "ok":
                         lines.append(f"{row['label']:30s} {path:15s} {r.get('status')}")
                         continue
+                    mark = path + (" *" if path == row.get("default_path") else "")
                     lines.append(
-                        f"{row['label']:30s} {path:15s} {_fmt(r['median_s']):>9s} "
+                        f"{row['label']:30s} {mark:15s} {_fmt(r['median_s']):>9s} "
                         f"{_fmt(r['cpu_median_s']):>8s} {_fmt(r['peak_increase_mib'], '.0f'):>10s} "
                         f"{_fmt(r.get('speedup_vs_reference'), '.2f'):>9s} "
                         f"{_fmt(r.get('memory_ratio_vs_reference'), '.2f'):>7s}"
                     )
+            lines.append("* the path snn-explorer train takes here by default (amp = auto)")
         elif name == "inference" and status == "ok":
             paths = [p for p in ("reference", "app", "app_bf16") if p in sec]
             parts = [f"{p} {sec[p]['median_ms']:.2f} ms" for p in paths]
@@ -127,6 +129,15 @@ def format_report(result: dict) -> str:
                     f"equivalence ({p} vs reference, {sec['case']}): spikes equal "
                     f"{e['spikes_equal']}, max |dU| {e['max_membrane_diff']:.2e}, "
                     f"max relative grad diff {e['max_grad_diff_rel']:.2e}"
+                )
+        elif name == "twins" and status == "ok":
+            lines.append(
+                f"\ntrain step, spiking vs twin (default precision {sec['default_precision']}):"
+            )
+            for r in (v for v in sec.values() if isinstance(v, dict)):
+                lines.append(
+                    f"  {r['model']:9s} vs {r['twin']:8s} {r['precision']:8s} "
+                    f"{r['spiking_step_s']:.3f} / {r['twin_step_s']:.3f} s = {r['ratio']:.2f}x"
                 )
         else:
             body = {k: v for k, v in sec.items() if k not in ("status", "seconds")}

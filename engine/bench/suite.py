@@ -144,9 +144,15 @@ def _ratio(a, b):
 
 def train_step_section(opts: BenchOptions) -> dict:
     """Median step time and peak memory increase per case and path, and app/reference ratios."""
+    import torch
+
+    from engine.train.amp import resolve_amp
+
+    # the path ``snn-explorer train`` takes here with no options (amp = "auto")
+    auto = resolve_amp("auto", torch.device(opts.device).type)
     rows = {}
     for case in opts.cases():
-        row = {"label": case.label}
+        row = {"label": case.label, "default_path": "app_bf16" if auto == "bf16" else "app"}
         for path in opts.paths:
             spec = {
                 "case": asdict(case),
@@ -398,6 +404,12 @@ SECTIONS = (
         "engine.bench.data_parallel:distributed_section",
         False,
         "train samples/s in 1 and 2 processes (a minute; not run by default)",
+    ),
+    Section(
+        "twins",
+        "engine.bench.twins:twins_section",
+        False,
+        "spiking audio models' train step vs their twins' (a minute; not run by default)",
     ),
     Section(
         "time_to_accuracy",

@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import time
 
-from engine.bench.train_step import cpu_has_bf16
+from engine.device import cpu_has_bf16
 
 
 def _ratio(a, b):

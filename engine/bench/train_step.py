@@ -20,6 +20,8 @@ import time
 from contextlib import nullcontext
 from dataclasses import dataclass
 
+from engine.device import cpu_has_bf16
+
 NOT_AVAILABLE = "not available"
 
 
@@ -56,21 +58,6 @@ PATHS = ("reference", "app", "app_bf16")
 
 
 EXTRA_PATHS = ("app_default", "app_default_bf16", "app_sysmalloc", "app_bf16_sysmalloc")
-
-
-def cpu_has_bf16() -> bool:
-    """Whether this CPU has bf16 dot-product instructions (AVX512-BF16 or AMX)."""
-    import torch
-
-    cap = torch.backends.cpu.get_cpu_capability()
-    if "AVX512" not in cap:
-        return False
-    try:
-        with open("/proc/cpuinfo") as f:
-            flags = f.read()
-    except OSError:
-        return False
-    return "avx512_bf16" in flags or "amx_bf16" in flags
 
 
 def _status_kib(field_name: str) -> int | None:

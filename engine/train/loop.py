@@ -36,7 +36,6 @@ import math
 import threading
 import time
 from collections.abc import Generator
-from contextlib import nullcontext
 from pathlib import Path
 
 import numpy as np
@@ -55,6 +54,7 @@ from engine.models.registry import (
     run_model,
 )
 from engine.train import distributed
+from engine.train.amp import amp_context, describe_amp, resolve_amp
 from engine.train.checkpoint import load_checkpoint
 from engine.train.config import RunConfig, save_config
 from engine.train.crops import crop_frames, crop_views, mixup_batch, random_crops
@@ -128,17 +128,6 @@ def _stopped_early_result(run: Path) -> TrainResult:
     return TrainResult("stopped", str(run), math.nan, math.nan, 0, {})
 
 
-def _amp(cfg: RunConfig, device: torch.device):
-    mode = cfg.amp
-    if mode == "auto":
-        mode = "bf16" if device.type == "cuda" else "off"
-    if mode == "off":
-        return nullcontext, None
-    dtype = torch.bfloat16 if mode == "bf16" else torch.float16
-    scaler = torch.amp.GradScaler(device.type) if mode == "fp16" else None
-    return (lambda: torch.autocast(device.type, dtype=dtype)), scaler
-
-
 class _Trainer:
     """One run's state; ``run()`` is the generator ``train`` delegates to."""
 
@@ -188,7 +177,8 @@ class _Trainer:
         params = [p for p in self.model.parameters() if p.requires_grad]
         opt_cls = torch.optim.AdamW if cfg.optimiser == "adamw" else torch.optim.Adam
         self.opt = opt_cls(params, lr=cfg.lr, weight_decay=cfg.weight_decay)
-        self.amp_ctx, self.scaler = _amp(cfg, self.device)
+        self.precision = resolve_amp(cfg.amp, self.device.type)
+        self.amp_ctx, self.scaler = amp_context(self.precision, self.device.type)
         self.weight = None
         if cfg.class_weighting == "weights":
             from engine.data.balance import class_weights
@@ -296,7 +286,7 @@ class _Trainer:
         self.records.log(
             f"{'resumed' if self.resumed else 'started'} {cfg.model} on {cfg.data or 'data'}: "
             f"{started.n_params} parameters, {started.n_train}/{started.n_val}/{started.n_test} "
-            f"train/val/test, device {self.device}"
+            f"train/val/test, device {self.device}, {describe_amp(cfg.amp, self.precision)}"
         )
         yield started
         if self.spiking and not self.resumed:
@@ -489,9 +479,10 @@ class _Trainer:
                 views = crop_views(xb, self.crop)  # [xb] unless the model was trained on crops
                 score, how = 0.0, (cfg.steps, cfg.encoder, cfg.encoder_options, gen)
                 for view in views:  # a long clip's class scores: the mean over its crops
-                    with self.amp_ctx():
-                        out = run_model(model, view, *how, record=True)
-                        part = float(loss_value(out, yb, cfg.loss, self.weight))
+                    # float32, not the training's autocast: the accuracy reported is the one
+                    # classify, the Live tab and the exports get from these weights
+                    out = run_model(model, view, *how, record=True)
+                    part = float(loss_value(out, yb, cfg.loss, self.weight))
                     loss_sum += part * len(chunk) / len(views)
                     score = score + class_scores(out, cfg.loss, cfg.predict)[1].float()
                     if tally is not None:

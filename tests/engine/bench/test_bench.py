@@ -101,3 +101,28 @@ def test_cli_json_runs_the_chosen_section():
         timeout=300,
     )
     assert bad.returncode == 1 and "--paths" in bad.stderr
+
+
+def test_twins_section_times_each_spiking_model_against_its_twin():
+    from engine.bench.twins import QUICK_CASES as TWIN_CASES
+    from engine.models.registry import twin_of
+    from engine.train.amp import resolve_amp
+
+    result = run_bench(quick_options(sections=("twins",)))
+    sec = result["sections"]["twins"]
+    assert sec["status"] == "ok", sec
+    want = ["fp32"] + (["bf16"] if resolve_amp("auto", "cpu") == "bf16" else [])
+    rows = {k: v for k, v in sec.items() if isinstance(v, dict)}
+    assert sorted(rows) == sorted(f"{name}_{p}" for name, *_ in TWIN_CASES for p in want)
+    for r in rows.values():
+        assert r["twin"] == twin_of(r["model"])
+        assert _positive(r["spiking_step_s"]) and _positive(r["twin_step_s"])
+        assert r["ratio"] == pytest.approx(r["spiking_step_s"] / r["twin_step_s"], rel=0.02)
+
+
+def test_train_step_rows_name_the_default_path():
+    from engine.train.amp import resolve_amp
+
+    opts = quick_options(sections=("train_step",), paths=("app",), case_keys=(QUICK_CASES[0].key,))
+    row = run_bench(opts)["sections"]["train_step"][QUICK_CASES[0].key]
+    assert row["default_path"] == ("app_bf16" if resolve_amp("auto", "cpu") == "bf16" else "app")
