@@ -8,9 +8,10 @@ same batch, AdamW, the recipe's loss, alternated step by step (so a busy machine
 alike), in float32 and in the precision ``amp = "auto"`` picks here. The figure is the ratio of
 median step times (spiking / twin).
 
-Cases: ``scnn_gap`` (6 steps) against ``cnn_gap`` on a Kitchen20-like log-mel crop (1 x 64 x 130,
-1.5 s at 22,050 Hz, hop 256), batch 64; the report's ``csnn`` (10 steps) against ``cnn`` on FSDD's
-MFCCs (1 x 20 x 63), batch 64; ``srnn`` against ``rnn`` on the same MFCCs.
+Cases: ``scnn_gap`` (at ``engine.train.recipe.SPECTROGRAM_STEPS`` steps) against ``cnn_gap`` on a
+Kitchen20-like log-mel crop (1 x 64 x 130, 1.5 s at 22,050 Hz, hop 256), batch 64; the report's
+``csnn`` (the default 10 steps) against ``cnn`` on FSDD's MFCCs (1 x 20 x 63), batch 64; ``srnn``
+against ``rnn`` on the same MFCCs.
 """
 
 from __future__ import annotations
@@ -19,11 +20,20 @@ import statistics
 import time
 from contextlib import nullcontext
 
-CASES = (
-    ("scnn_gap", (1, 64, 130), 20, 6),
-    ("csnn", (1, 20, 63), 10, 10),
-    ("srnn", (1, 20, 63), 10, 10),
-)
+
+def _cases() -> tuple:
+    """(model, input shape, classes, time steps): the steps the recipe and the defaults use."""
+    from engine.train.config import RunConfig
+    from engine.train.recipe import SPECTROGRAM_STEPS
+
+    steps = RunConfig().steps
+    return (
+        ("scnn_gap", (1, 64, 130), 20, SPECTROGRAM_STEPS),
+        ("csnn", (1, 20, 63), 10, steps),
+        ("srnn", (1, 20, 63), 10, steps),
+    )
+
+
 QUICK_CASES = (("scnn_gap", (1, 32, 40), 5, 3), ("csnn", (1, 20, 24), 4, 3))
 
 
@@ -107,7 +117,7 @@ def twins_section(opts) -> dict:
     precisions = ["off"] + (["bf16"] if auto == "bf16" else [])
     batch = 8 if opts.quick else 64
     out = {"default_precision": "float32" if auto == "off" else auto}
-    for name, shape, n_classes, steps in QUICK_CASES if opts.quick else CASES:
+    for name, shape, n_classes, steps in QUICK_CASES if opts.quick else _cases():
         for precision in precisions:
             key = f"{name}_{'fp32' if precision == 'off' else precision}"
             out[key] = twin_ratio(
