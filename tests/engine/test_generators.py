@@ -6,8 +6,7 @@ from engine.generators import run_to_end
 
 
 def _job(n):
-    for i in range(n):
-        yield i
+    yield from range(n)
     return f"done after {n}"
 
 
