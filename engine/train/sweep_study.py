@@ -125,10 +125,12 @@ def open_study(spec: SweepSpec, sampler_seed: int | None = None):
                     heartbeat_stale_trial_callback=retry,
                 )
                 break
-            except sqlalchemy.exc.OperationalError:
+            except (sqlalchemy.exc.OperationalError, sqlalchemy.exc.IntegrityError):
+                # another process is creating the tables (locked), or recorded the schema
+                # version a moment before this one (alembic_version's unique row)
                 if attempt == 4:
                     raise
-                time.sleep(0.2 * (attempt + 1))  # another process is creating the tables
+                time.sleep(0.2 * (attempt + 1))
         study = optuna.create_study(
             storage=storage,
             study_name=STUDY_NAME,
