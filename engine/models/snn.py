@@ -98,8 +98,7 @@ class LIF(nn.Module):
         return float(self.beta.detach().clamp(0.0, 1.0))
 
     def forward(self, cur: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
-        if cur.dtype in (torch.float16, torch.bfloat16):
-            cur = cur.float()  # under autocast: matmuls in half precision, membranes in float32
+        # under autocast the current may be bf16/fp16: lif_multistep keeps membranes in float32
         beta = self.beta.clamp(0.0, 1.0) if self.learn_beta else self.beta_value()
         return lif_multistep(
             cur, beta, self.threshold, self.reset, self.surrogate, self.slope, mem0=None

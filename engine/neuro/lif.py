@@ -41,6 +41,7 @@ from engine.errors import ConfigError
 from engine.neuro.surrogate import check_name, default_slope, spike, surrogate_grad
 
 RESETS = ("subtract", "zero", "none")
+NUMBA_DTYPES = (torch.float32, torch.float64, torch.bfloat16)
 
 
 def _check(reset: str, surrogate: str) -> None:
@@ -86,8 +87,9 @@ def _numba_kernels():
 
 # Numba's fallback threading layer ("workqueue") aborts the process when two threads launch
 # parallel kernels at once (training on a worker thread while the Live tab classifies): the
-# kernels take turns. Each one is parallel inside, so this costs nothing on a busy CPU.
-_KERNEL_LOCK = threading.Lock()
+# kernels take turns. Each one is parallel inside, so this costs nothing on a busy CPU. Every
+# parallel Numba kernel of the engine (also engine.neuro.spike_ops' pooling) launches under it.
+KERNEL_LOCK = threading.Lock()
 _RESET_ID = {"subtract": 0, "zero": 1, "none": 2}
 _SURROGATE_ID = {"arctan": 0, "sigmoid": 1, "fast_sigmoid": 2}
 
@@ -114,7 +116,8 @@ def _path(backend, cur, shape, static) -> str:
     """Which forward/backward pair runs: "numba" (CPU), "triton" (CUDA) or "torch"."""
     if backend == "triton" or (backend == "auto" and cur.device.type == "cuda"):
         kernels = _triton_kernels()
-        ok = kernels is not None and kernels.available(cur.device) and cur.dtype in kernels.DTYPES
+        dtype = _work_dtype(cur.dtype)  # a bf16 current is integrated from a float32 copy
+        ok = kernels is not None and kernels.available(cur.device) and dtype in kernels.DTYPES
         if ok:
             return "triton"
         if backend == "triton":
@@ -137,12 +140,22 @@ def _use_numba(backend, cur, shape, static):
         return False
     ok = (
         cur.device.type == "cpu"
-        and cur.dtype in (torch.float32, torch.float64)
+        and cur.dtype in NUMBA_DTYPES
         and shape == (cur.shape if static else cur.shape[1:])
     )
     if backend == "numba" and not ok:
-        raise ConfigError("lif backend 'numba' needs a float32/float64 CPU tensor")
+        raise ConfigError("lif backend 'numba' needs a float32/float64/bfloat16 CPU tensor")
     return ok and _numba_kernels() is not None
+
+
+def _work_dtype(dtype: torch.dtype) -> torch.dtype:
+    """The dtype membranes and arithmetic use for a current of ``dtype``."""
+    return torch.float32 if dtype == torch.bfloat16 else dtype
+
+
+def _np_view(x: torch.Tensor):
+    """A contiguous tensor as a NumPy array; bfloat16 as its uint16 bit patterns."""
+    return (x.view(torch.uint16) if x.dtype == torch.bfloat16 else x).numpy()
 
 
 def _prev0(mem0, shape, dtype, device):
@@ -210,28 +223,25 @@ def _forward_numba(cur, steps, static, beta, threshold, reset, mem0, shape, spik
     kernels = _numba_kernels()
     order = _memory_order(cur if static else cur[0])
     cur = cur.detach()
+    work = _work_dtype(cur.dtype)  # membranes; spikes come in the current's dtype
     c = _flat_state(cur, order).view(1, -1) if static else _flat_seq(cur, order)
-    mem_rec, mem_flat = _empty_seq(steps, shape, order, cur.dtype)
+    mem_rec, mem_flat = _empty_seq(steps, shape, order, work)
     if spikes:
         spk, spk_flat = _empty_seq(steps, shape, order, cur.dtype)
     else:
         spk, spk_flat = None, torch.zeros((1, 1), dtype=cur.dtype)
-    b = beta.detach().to(cur.dtype).expand(shape) if isinstance(beta, torch.Tensor) else None
-    b = (
-        _flat_state(b, order)
-        if b is not None
-        else torch.full((shape.numel(),), beta, dtype=cur.dtype)
-    )
-    with _KERNEL_LOCK:
+    b = beta.detach().to(work).expand(shape) if isinstance(beta, torch.Tensor) else None
+    b = _flat_state(b, order) if b is not None else torch.full((shape.numel(),), beta, dtype=work)
+    with KERNEL_LOCK:
         kernels.lif_forward(
-            c.numpy(),
+            _np_view(c),
             static,
-            b.to(cur.dtype).numpy(),
-            _np_scalar(threshold, cur.dtype),
-            _flat_state(_prev0(mem0, shape, cur.dtype, cur.device), order).numpy(),
+            b.to(work).numpy(),
+            _np_scalar(threshold, work),
+            _flat_state(_prev0(mem0, shape, work, cur.device), order).numpy(),
             _RESET_ID[reset],
             mem_flat.numpy(),
-            spk_flat.numpy(),
+            _np_view(spk_flat),
             spikes,
         )
     return spk, mem_rec
@@ -294,20 +304,26 @@ def _backward_numba(ctx, mem_rec, g_spk, g_mem, beta_t, mem0):
     kernels = _numba_kernels()
     shape = mem_rec.shape[1:]
     dtype = mem_rec.dtype
+    # bfloat16 currents get bfloat16 gradients, written by the kernel (as autocast would)
+    cur_dtype = ctx.cur_meta[1] if ctx.cur_meta[1] == torch.bfloat16 else dtype
     order = _memory_order(mem_rec[0])
     dummy = torch.zeros((1, 1), dtype=dtype)
-    gs = dummy if g_spk is None else _flat_seq(g_spk.to(dtype), order)
+    if g_spk is None:
+        gs = dummy
+    else:
+        g_spk = g_spk if g_spk.dtype == torch.bfloat16 == cur_dtype else g_spk.to(dtype)
+        gs = _flat_seq(g_spk, order)
     gm = dummy if g_mem is None else _flat_seq(g_mem.to(dtype), order)
-    d_cur, d_flat = _empty_seq(1 if static else steps, shape, order, dtype)
+    d_cur, d_flat = _empty_seq(1 if static else steps, shape, order, cur_dtype)
     g_beta, g_beta_flat = _empty_seq(1, shape, order, dtype)
     g_mem0, g_mem0_flat = _empty_seq(1, shape, order, dtype)
     want_beta = beta_t is not None and ctx.needs_input_grad[1]
     b = beta_t.detach().expand(shape) if beta_t is not None else None
     b = _flat_state(b, order) if b is not None else torch.full((shape.numel(),), beta, dtype=dtype)
-    with _KERNEL_LOCK:
+    with KERNEL_LOCK:
         kernels.lif_backward(
             _flat_seq(mem_rec, order).numpy(),
-            gs.numpy(),
+            _np_view(gs),
             gm.numpy(),
             g_spk is not None,
             g_mem is not None,
@@ -319,7 +335,7 @@ def _backward_numba(ctx, mem_rec, g_spk, g_mem, beta_t, mem0):
             float(slope),
             static,
             want_beta,
-            d_flat.numpy(),
+            _np_view(d_flat),
             g_beta_flat.view(-1).numpy(),
             g_mem0_flat.view(-1).numpy(),
         )
@@ -424,7 +440,7 @@ def lif_sequence(
         )
     k = default_slope(surrogate) if slope is None else float(slope)
     out_dtype = cur.dtype
-    if cur.dtype in (torch.float16, torch.bfloat16):
+    if cur.dtype == torch.float16:
         cur = cur.float()
     static = steps is not None
     n_steps = int(steps) if static else cur.shape[0]
@@ -432,15 +448,18 @@ def lif_sequence(
         # a time-constant current expanded over T (direct input): integrate the one step's
         # current; its gradient is then summed over time inside the kernel, not materialised
         cur, static = _static_source(cur), True
+    work = _work_dtype(cur.dtype)
     beta_t = beta if isinstance(beta, torch.Tensor) else None
-    if beta_t is not None and beta_t.dtype != cur.dtype:
-        beta_t = beta_t.to(cur.dtype)
+    if beta_t is not None and beta_t.dtype != work:
+        beta_t = beta_t.to(work)
     b = beta_t if beta_t is not None else float(beta)
     shape = _state_shape(cur, static, b, mem0)
     if n_steps == 0:
-        empty = cur.new_empty((0, *shape))
+        empty = cur.new_empty((0, *shape), dtype=work)
         return empty.to(out_dtype), empty
     path = _path(backend, cur, shape, static)
+    if cur.dtype == torch.bfloat16 and path != "numba":
+        cur = cur.float()  # the Numba kernels read and write bf16 themselves, float32 inside
     needs_grad = torch.is_grad_enabled() and (
         cur.requires_grad
         or (beta_t is not None and beta_t.requires_grad)
@@ -498,7 +517,8 @@ def lif_multistep(
     spikes, membrane : tensors ``[T, B, ...]``
         Spikes are 0/1 in ``cur``'s dtype. Half-precision currents (bf16/fp16 autocast) are
         integrated in float32 and the membrane is returned in float32: an 8-bit mantissa cannot
-        hold a membrane summed over many steps.
+        hold a membrane summed over many steps. On the CPU the kernels read a bfloat16 current
+        and write bfloat16 spikes and current gradients directly (no float32 copies).
 
     See ``lif_sequence`` for a time-constant current and the choice of backend.
     """

@@ -5,6 +5,10 @@ neurons in parallel, so each element is read and written once per pass instead o
 PyTorch operation. Arithmetic follows the reference's order (``(beta * U) + I``, then ``- thr``)
 and Numba does not contract it into fused multiply-adds without ``fastmath``, so the forward pass
 is bit-for-bit the reference's.
+
+Under bfloat16 autocast the currents, spikes and their gradients may be bfloat16 (NumPy has no
+such type: they arrive as their ``uint16`` bit patterns, read and written through
+:mod:`engine.neuro.numba_bf16`). Membranes and all arithmetic stay float32 (or float64).
 """
 
 from __future__ import annotations
@@ -13,6 +17,8 @@ import math
 
 import numba
 import numpy as np
+
+from engine.neuro.numba_bf16 import row_f32, store_row
 
 _BLOCK = 2048
 SUBTRACT, ZERO, NONE = 0, 1, 2
@@ -24,7 +30,8 @@ def lif_forward(cur, static, beta, thr, prev0, reset, mem, spk, store_spikes):  
     """Fill ``mem`` and ``spk`` ``(T, N)``; ``cur`` is ``(T, N)`` or ``(1, N)`` when static.
 
     ``store_spikes`` False leaves ``spk`` alone (it may be a dummy): the backward pass of a
-    time-constant input integrates again and needs only the membranes.
+    time-constant input integrates again and needs only the membranes. ``cur`` and ``spk`` may
+    be bfloat16 bits (``uint16``); ``mem`` is float.
     """
     steps, n = mem.shape
     nblocks = (n + _BLOCK - 1) // _BLOCK
@@ -39,8 +46,9 @@ def lif_forward(cur, static, beta, thr, prev0, reset, mem, spk, store_spikes):  
         r = np.empty(m, dtype=mem.dtype)
         for j in range(m):
             r[j] = 1.0 if u[j] >= thr else 0.0
+        scratch = np.empty(m, dtype=np.float32)
         for t in range(steps):
-            c = cur[0 if static else t, lo:hi]
+            c = row_f32(cur[0 if static else t, lo:hi], scratch)
             mt = mem[t, lo:hi]
             if reset == SUBTRACT:
                 for j in range(m):
@@ -61,9 +69,7 @@ def lif_forward(cur, static, beta, thr, prev0, reset, mem, spk, store_spikes):  
                     u[j] = v
                     r[j] = 1.0 if v >= thr else 0.0
             if store_spikes:
-                st = spk[t, lo:hi]
-                for j in range(m):
-                    st[j] = r[j]
+                store_row(spk[t, lo:hi], r, scratch)
 
 
 @numba.njit(inline="always")
@@ -106,7 +112,8 @@ def lif_backward(
     """BPTT through the sequence.
 
     Writes ``d_cur`` (``(T, N)``, or ``(1, N)`` summed over time when ``static``), per-neuron
-    ``g_beta`` (summed over time) and ``g_mem0`` (``N``).
+    ``g_beta`` (summed over time) and ``g_mem0`` (``N``). ``g_spk`` and ``d_cur`` may be
+    bfloat16 bits (``uint16``).
     """
     steps, n = mem.shape
     nblocks = (n + _BLOCK - 1) // _BLOCK
@@ -121,10 +128,11 @@ def lif_backward(
         acc = np.zeros(m, dtype=np.float64)
         gb = np.zeros(m, dtype=np.float64)
         a = np.zeros(m, dtype=np.float64)
+        scratch = np.empty(m, dtype=np.float32)
         for t in range(steps - 1, -1, -1):
             u = mem[t, lo:hi]
             if has_gs:
-                _surrogate_times(kind, u, thr, k, g_spk[t, lo:hi], a)
+                _surrogate_times(kind, u, thr, k, row_f32(g_spk[t, lo:hi], scratch), a)
             if has_gm:
                 gm = g_mem[t, lo:hi]
                 if has_gs:
@@ -145,9 +153,7 @@ def lif_backward(
                 for j in range(m):
                     acc[j] += a[j]
             else:
-                dc = d_cur[t, lo:hi]
-                for j in range(m):
-                    dc[j] = a[j]
+                store_row(d_cur[t, lo:hi], a, scratch)
             if want_beta:
                 up = mem[t - 1, lo:hi] if t > 0 else prev0[lo:hi]
                 if zero_reset:
@@ -157,9 +163,9 @@ def lif_backward(
                 else:
                     for j in range(m):
                         gb[j] += a[j] * up[j]
+        if static:
+            store_row(d_cur[0, lo:hi], acc, scratch)
         for j in range(m):
             i = lo + j
-            if static:
-                d_cur[0, i] = acc[j]
             g_beta[i] = gb[j]
             g_mem0[i] = 0.0 if (zero_reset and prev0[i] >= thr) else carry[j]

@@ -27,8 +27,8 @@ def conv_block(
     With a square ``MaxPool2d`` / ``AvgPool2d`` (kernel == stride, no padding) or no pooling,
     this is :func:`conv_pool` (batch norm in evaluation folded into the weights) or
     :func:`conv_bn_pool` (batch norm with batch statistics); otherwise the plain layers run in
-    channels-last layout. Under CPU autocast the convolution
-    runs in the autocast dtype. ``binary``: ``x`` holds only spikes (0/1).
+    channels-last layout. Under CPU autocast the convolution runs in the autocast dtype and
+    the result comes in it, as the plain layers' would. ``binary``: ``x`` holds only spikes (0/1).
     """
     from torch import nn
 
@@ -66,6 +66,7 @@ def conv_block(
         pool_size=size,
         binary=binary,
         dtype=dtype,
+        out_dtype=dtype,  # under autocast a bf16 current, as the plain layers would give
     )
     if bn is not None and (bn.training or not bn.track_running_stats):
         return conv_bn_pool(x, weight, bias, bn, **opts)

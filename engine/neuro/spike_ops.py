@@ -47,7 +47,7 @@ def as_pair(v) -> tuple[int, int]:
 
 class _ConvPool(torch.autograd.Function):
     @staticmethod
-    def forward(ctx, x, weight, bias, conv_args, pool_kind, pool, binary, dtype, chunk):
+    def forward(ctx, x, weight, bias, conv_args, pool_kind, pool, binary, dtype, chunk, out_dtype):
         stride, padding, dilation, groups = conv_args
         n = x.shape[0]
         cl = torch.channels_last
@@ -62,14 +62,13 @@ class _ConvPool(torch.autograd.Function):
             y = F.conv2d(xk, wc, bc, stride, padding, dilation, groups)
             conv_hw = y.shape[2:]
             if pool_kind == "max":
-                p, idx = F.max_pool2d_with_indices(y, pool)
-                codes.append(_encode_argmax(idx, conv_hw[1], pool))
+                p, code = _max_pool(y, pool)
+                codes.append(code)
             elif pool_kind == "avg":
                 p = F.avg_pool2d(y, pool)
             else:
                 p = y
             if out is None:
-                out_dtype = torch.float64 if dtype == torch.float64 else torch.float32
                 out = torch.empty((n, *p.shape[1:]), dtype=out_dtype, memory_format=cl)
             out[lo : lo + p.shape[0]].copy_(p)
             if ctx.needs_input_grad[1]:
@@ -130,7 +129,7 @@ class _ConvPool(torch.autograd.Function):
             g_w = g_w.to(weight.dtype)
         if g_b is not None:
             g_b = g_b.to(bias.dtype)
-        return g_x, g_w, g_b, None, None, None, None, None, None
+        return g_x, g_w, g_b, None, None, None, None, None, None, None
 
 
 class _ConvBNPool(torch.autograd.Function):
@@ -147,7 +146,20 @@ class _ConvBNPool(torch.autograd.Function):
 
     @staticmethod
     def forward(
-        ctx, x, weight, bias, gamma, beta, conv_args, pool_kind, pool, binary, dtype, chunk, bn
+        ctx,
+        x,
+        weight,
+        bias,
+        gamma,
+        beta,
+        conv_args,
+        pool_kind,
+        pool,
+        binary,
+        dtype,
+        chunk,
+        bn,
+        out_dtype,
     ):
         stride, padding, dilation, groups = conv_args
         eps, running_mean, running_var, counter, momentum = bn
@@ -167,8 +179,7 @@ class _ConvBNPool(torch.autograd.Function):
             conv_hw = y.shape[2:]
             parts.append(_chunk_moments(y))
             if pool_kind == "max":
-                p, idx = F.max_pool2d_with_indices(y, pool)
-                code = _encode_argmax(idx, conv_hw[1], pool)
+                p, code = _max_pool(y, pool, fast=not use_min)
                 if use_min:
                     q, idx_min = F.max_pool2d_with_indices(-y, pool)
                     neg = (g_sign < 0).view(1, -1, 1, 1)
@@ -198,6 +209,7 @@ class _ConvBNPool(torch.autograd.Function):
         out = xhat.clone() if gamma is None else xhat * gamma.detach().float().view(1, -1, 1, 1)
         if beta is not None:
             out.add_(beta.detach().float().view(1, -1, 1, 1))
+        out = out.to(out_dtype)
         ctx.meta = (conv_args, pool_kind, pool, binary, dtype, chunk, x.shape, x.dtype, conv_hw, m)
         ctx.codes, ctx.saved_x = codes, saved_x
         ctx.save_for_backward(weight, bias, gamma, beta, xhat, mean32, invstd)
@@ -272,7 +284,7 @@ class _ConvBNPool(torch.autograd.Function):
             g_w = g_w.to(weight.dtype)
         if g_b is not None:
             g_b = g_b.to(bias.dtype)
-        return g_x, g_w, g_b, g_gamma, g_beta, None, None, None, None, None, None, None
+        return g_x, g_w, g_b, g_gamma, g_beta, None, None, None, None, None, None, None, None
 
 
 def _chunk_moments(y: torch.Tensor) -> tuple[int, torch.Tensor, torch.Tensor]:
@@ -324,6 +336,13 @@ def _unpool(gp, code, pool_kind, pool, y_shape, dtype):
     cl = torch.channels_last
     if pool_kind == "none":
         return gp
+    if pool_kind == "max" and dtype == gp.dtype and _fast_pool(gp):
+        from engine.neuro.lif import KERNEL_LOCK
+
+        gy = torch.empty(y_shape, dtype=dtype, memory_format=cl)
+        with KERNEL_LOCK:
+            _pool_kernels().unpool_codes(_nhwc(gp, True), _nhwc(code), pool, _nhwc(gy, True))
+        return gy
     proto = torch.empty(y_shape, dtype=dtype).contiguous(memory_format=cl)  # shape and layout
     k = [pool, pool]
     if pool_kind == "max":
@@ -332,6 +351,49 @@ def _unpool(gp, code, pool_kind, pool, y_shape, dtype):
             gp, proto, k, k, [0, 0], [1, 1], False, idx
         )
     return torch.ops.aten.avg_pool2d_backward(gp, proto, k, k, [0, 0], False, True, None)
+
+
+def _pool_kernels():
+    """:mod:`engine.neuro.pool_numba`, or None without Numba (the ATen pooling then runs)."""
+    try:
+        from engine.neuro import pool_numba
+    except ImportError:  # pragma: no cover - numba ships with librosa
+        return None
+    return pool_numba
+
+
+def _nhwc(t: torch.Tensor, bits: bool = False):
+    """A channels-last ``[N, C, H, W]`` tensor as a NumPy ``(N, H, W, C)`` array (no copy);
+    ``bits``: as unsigned integers of the same width (bfloat16 always is)."""
+    v = t.permute(0, 2, 3, 1)
+    if bits or t.dtype == torch.bfloat16:
+        v = v.view({2: torch.uint16, 4: torch.uint32, 8: torch.uint64}[t.element_size()])
+    return v.numpy()
+
+
+def _fast_pool(t: torch.Tensor) -> bool:
+    return (
+        t.dtype in (torch.float32, torch.bfloat16)
+        and t.is_contiguous(memory_format=torch.channels_last)
+        and _pool_kernels() is not None
+    )
+
+
+def _max_pool(y: torch.Tensor, k: int, fast: bool = True) -> tuple[torch.Tensor, torch.Tensor]:
+    """``F.max_pool2d(y, k)`` and each window winner's code (:func:`_encode_argmax`), in one
+    pass of :func:`engine.neuro.pool_numba.max_pool_codes` where it applies."""
+    n, ch, h, w = y.shape
+    if not (fast and _fast_pool(y)):
+        p, idx = F.max_pool2d_with_indices(y, k)
+        return p, _encode_argmax(idx, w, k)
+    from engine.neuro.lif import KERNEL_LOCK
+
+    cl = torch.channels_last
+    p = torch.empty((n, ch, h // k, w // k), dtype=y.dtype, memory_format=cl)
+    code = torch.empty(p.shape, dtype=_code_dtype(w, k), memory_format=cl)
+    with KERNEL_LOCK:
+        _pool_kernels().max_pool_codes(_nhwc(y), k, _nhwc(p), _nhwc(code))
+    return p, code
 
 
 def _window_base(hp: int, wp: int, width: int, k: int) -> torch.Tensor:
@@ -347,9 +409,12 @@ def _encode_argmax(idx: torch.Tensor, width: int, k: int) -> torch.Tensor:
     ``F.max_pool2d``'s int64 indices cost 8 bytes per output; the offset (at most
     ``(k - 1) * (width + 1)``) fits one byte for the report's layer sizes.
     """
+    return (idx - _window_base(*idx.shape[2:], width, k)).to(_code_dtype(width, k))
+
+
+def _code_dtype(width: int, k: int) -> torch.dtype:
     largest = (k - 1) * (width + 1)
-    small = torch.uint8 if largest < 256 else torch.int16 if largest < 32768 else torch.int32
-    return (idx - _window_base(*idx.shape[2:], width, k)).to(small)
+    return torch.uint8 if largest < 256 else torch.int16 if largest < 32768 else torch.int32
 
 
 def _decode_argmax(code: torch.Tensor, width: int, k: int) -> torch.Tensor:
@@ -370,6 +435,7 @@ def conv_pool(
     binary: bool = False,
     dtype: torch.dtype | None = None,
     chunk: int | None = None,
+    out_dtype: torch.dtype | None = None,
 ) -> torch.Tensor:
     """``pool(conv2d(x, weight, bias))`` over a batch ``[N, C, H, W]`` (N = T*B), fast on CPU.
 
@@ -378,8 +444,10 @@ def conv_pool(
     pool : "max", "avg" or "none"; ``pool_size`` is the window and the stride.
     binary : the input holds only 0 and 1 (spikes); it is then saved as uint8.
     dtype : compute dtype (None: the input's; ``torch.bfloat16`` for bf16 matmuls on CPUs
-        that support them). The result is float32 (float64 for float64 inputs).
+        that support them).
     chunk : samples per chunk (None: about 8 MiB of convolution output per chunk).
+    out_dtype : the result's dtype (None: float32, float64 for float64 inputs; autocast's
+        blocks ask for bfloat16, which halves what the next layer reads and keeps).
 
     Returns
     -------
@@ -395,15 +463,24 @@ def conv_pool(
         if pool == "max":
             return F.max_pool2d(y, pool_size)
         return F.avg_pool2d(y, pool_size) if pool == "avg" else y
-    dtype = x.dtype if dtype is None else dtype
-    if x.dtype in (torch.float16, torch.bfloat16) and dtype == x.dtype:
+    dtype, out_dtype = _dtypes(x, dtype, out_dtype)
+    if x.dtype == torch.float16:
         x = x.float()
     conv_args = (as_pair(stride), as_pair(padding), as_pair(dilation), int(groups))
     if chunk is None:
         h, w = x.shape[2:]
         chunk = default_chunk(weight.shape[0], h, w, 2 if dtype == torch.bfloat16 else 4)
     k = int(pool_size) if pool != "none" else 1
-    return _ConvPool.apply(x, weight, bias, conv_args, pool, k, bool(binary), dtype, int(chunk))
+    args = (conv_args, pool, k, bool(binary), dtype, int(chunk), out_dtype)
+    return _ConvPool.apply(x, weight, bias, *args)
+
+
+def _dtypes(x: torch.Tensor, dtype, out_dtype) -> tuple[torch.dtype, torch.dtype]:
+    """The compute and result dtypes of a block (see :func:`conv_pool`)."""
+    dtype = (torch.float32 if x.dtype == torch.float16 else x.dtype) if dtype is None else dtype
+    if out_dtype is None:
+        out_dtype = torch.float64 if dtype == torch.float64 else torch.float32
+    return dtype, out_dtype
 
 
 def conv_bn_pool(
@@ -421,6 +498,7 @@ def conv_bn_pool(
     binary: bool = False,
     dtype: torch.dtype | None = None,
     chunk: int | None = None,
+    out_dtype: torch.dtype | None = None,
 ) -> torch.Tensor:
     """``pool(bn(conv2d(x)))`` with ``bn``'s batch statistics (training mode), chunked.
 
@@ -430,8 +508,8 @@ def conv_bn_pool(
     """
     if pool not in POOLS:
         raise ConfigError(f"pooling: {pool!r}; choose one of {', '.join(POOLS)}")
-    dtype = x.dtype if dtype is None else dtype
-    if x.dtype in (torch.float16, torch.bfloat16):
+    dtype, out_dtype = _dtypes(x, dtype, out_dtype)
+    if x.dtype == torch.float16:
         x = x.float()
     if chunk is None:
         chunk = default_chunk(weight.shape[0], *x.shape[2:])
@@ -458,6 +536,7 @@ def conv_bn_pool(
         dtype,
         int(chunk),
         stats,
+        out_dtype,
     )
 
 

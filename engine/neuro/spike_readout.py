@@ -29,12 +29,17 @@ class _SpikeLinear(torch.autograd.Function):
         shape, dtype = ctx.x_meta
         g2 = g.reshape(-1, g.shape[-1]).to(weight.dtype)
         g_x = g_w = g_b = None
-        if ctx.needs_input_grad[0]:
-            g_x = (g2 @ weight).view(shape).to(dtype)
+        rows = max(1, (4 << 20) // max(1, shape[-1]))  # ~16 MiB of float input per chunk
+        if ctx.needs_input_grad[0] and dtype == weight.dtype:
+            g_x = (g2 @ weight).view(shape)
+        elif ctx.needs_input_grad[0]:  # a bf16 input (autocast): no float32 copy of its size
+            g_x = torch.empty(shape, dtype=dtype)
+            flat = g_x.view(-1, shape[-1])
+            for lo in range(0, flat.shape[0], rows):
+                flat[lo : lo + rows].copy_(g2[lo : lo + rows] @ weight)
         if ctx.needs_input_grad[1]:
             x2 = xb.view(-1, shape[-1])
             g_w = torch.zeros_like(weight)
-            rows = max(1, (4 << 20) // max(1, shape[-1]))  # ~16 MiB of float input per chunk
             for lo in range(0, x2.shape[0], rows):
                 g_w.addmm_(g2[lo : lo + rows].t(), x2[lo : lo + rows].to(weight.dtype))
         if ctx.needs_input_grad[2]:

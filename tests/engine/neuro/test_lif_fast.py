@@ -200,6 +200,44 @@ def test_half_precision_current_integrates_in_float32():
     assert torch.equal(spk.float(), s_ref) and torch.equal(mem, u_ref)
 
 
+@pytest.mark.parametrize("reset", RESETS)
+@pytest.mark.parametrize("static", [False, True])
+@pytest.mark.parametrize("learn_beta", [False, True])
+def test_bf16_current_stays_bf16_in_the_numba_kernels(reset, static, learn_beta):
+    """Under autocast the kernels read a bf16 current and write bf16 spikes and a bf16 current
+    gradient: the float32 path's numbers, the gradient rounded to nearest even once."""
+    shape = (4, 2500) if static else (9, 4, 2500)  # more than one block of neurons
+    cur = _current(shape, torch.float32, seed=11).to(torch.bfloat16)
+    kw = dict(steps=9) if static else {}
+    beta = torch.full((2500,), 0.8) if learn_beta else 0.8
+    b_a = beta.clone().requires_grad_() if learn_beta else beta
+    b_b = beta.clone().requires_grad_() if learn_beta else beta
+    c_a, c_b = cur.clone().requires_grad_(), cur.float().requires_grad_()
+    s_a, u_a = lif_sequence(c_a, b_a, 1.0, reset, **kw)
+    s_b, u_b = lif_sequence(c_b, b_b, 1.0, reset, **kw)
+    assert s_a.dtype == torch.bfloat16 and u_a.dtype == torch.float32
+    assert torch.equal(s_a.float(), s_b) and torch.equal(u_a, u_b)
+    g = torch.Generator().manual_seed(12)
+    w_s = torch.randn(s_a.shape, generator=g).bfloat16()  # what autocast hands back: bf16
+    w_u = torch.randn(u_a.shape, generator=g)
+    ((s_a * w_s).float().sum() + (u_a * w_u).sum()).backward()
+    ((s_b * w_s.float()).sum() + (u_b * w_u).sum()).backward()
+    assert c_a.grad.dtype == torch.bfloat16
+    assert torch.equal(c_a.grad, c_b.grad.bfloat16())
+    if learn_beta:
+        torch.testing.assert_close(b_a.grad, b_b.grad, rtol=1e-5, atol=1e-5)
+
+
+def test_bf16_current_on_the_torch_path_integrates_a_float32_copy():
+    cur = _current((6, 3, 5), torch.float32, seed=13).to(torch.bfloat16).requires_grad_()
+    spk, mem = lif_sequence(cur, backend="torch")
+    assert spk.dtype == torch.bfloat16 and mem.dtype == torch.float32
+    s_ref, u_ref = lif_multistep_reference(cur.detach().float())
+    assert torch.equal(spk.float(), s_ref) and torch.equal(mem, u_ref)
+    spk.float().sum().backward()
+    assert cur.grad.dtype == torch.bfloat16
+
+
 def test_no_grad_path_and_empty_sequence():
     cur = _current((5, 3), torch.float32, seed=1)
     with torch.no_grad():
