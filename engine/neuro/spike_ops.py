@@ -232,8 +232,8 @@ class _ConvBNPool(torch.autograd.Function):
         coef = (gam.view(1, -1, 1, 1) * invstd).contiguous()
         mean_g = (s_g / m).view(1, -1, 1, 1)
         mean_gx = (s_gx / m).view(1, -1, 1, 1)
-        # g_y = coef * unpool(g) - coef * mean_g - coef * invstd * mean_gx * (y - mean), as
-        # three passes over each chunk: (y - mean), times a and plus c, plus coef * unpool(g)
+        # g_y = coef * unpool(g) - coef * mean_g - coef * invstd * mean_gx * (y - mean): two
+        # passes over each chunk, a * (y - mean) + c in one, plus coef * unpool(g)
         a = -(coef * invstd * mean_gx)
         c = -(coef * mean_g)
         wc = weight.detach().to(dtype).contiguous(memory_format=cl)
@@ -242,6 +242,10 @@ class _ConvBNPool(torch.autograd.Function):
         if centre:
             flat_mean = mean.view(-1)
             bc = -flat_mean if bc is None else bc - flat_mean
+        elif dtype == torch.bfloat16:
+            # a bf16 bias would round the mean: fold it into the constant instead; y is
+            # already rounded to bf16, so a * y + (c - a * mean) in float32 loses nothing more
+            c, centre = c - a * mean, True
         acc = torch.float64 if weight.dtype == torch.float64 else torch.float32
         g_w = torch.zeros_like(weight, dtype=acc) if need_w else None
         g_b = torch.zeros(channels, dtype=acc) if need_b else None
