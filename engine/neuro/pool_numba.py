@@ -1,6 +1,6 @@
 """Numba kernels for square max pooling with one-byte winner codes (CPU, channels-last).
 
-:mod:`engine.neuro.spike_ops` keeps, for each max-pool window, the winner's offset from the
+:mod:`engine.neuro.pool_codes` keeps, for each max-pool window, the winner's offset from the
 window's corner (``i * W + j`` for row ``i`` and column ``j`` of the window in a plane ``W``
 wide) instead of ``int64`` indices. ``F.max_pool2d_with_indices`` then an encoding pass, and
 in the backward pass a decoding pass, a zero fill and a scatter, read and write the full-size

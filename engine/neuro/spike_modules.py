@@ -1,7 +1,7 @@
 """``nn.Module`` blocks on the fast path of :mod:`engine.neuro.spike_ops`.
 
 :func:`conv_block` takes a model's own ``Conv2d`` / ``BatchNorm2d`` / pooling modules and runs
-them as one :func:`engine.neuro.spike_ops.conv_pool` or :func:`engine.neuro.spike_ops.conv_bn_pool` where it
+them as one :func:`engine.neuro.spike_ops.conv_pool` or :func:`engine.neuro.spike_bn_ops.conv_bn_pool` where it
 can (square pooling, zero padding, CPU), honouring the modules' hooks; elsewhere the modules run
 one by one. :func:`fold_batchnorm` is the one place an evaluation-mode batch norm is folded into
 a convolution (the TorchScript twin uses it too).
@@ -11,7 +11,8 @@ from __future__ import annotations
 
 import torch
 
-from engine.neuro.spike_ops import as_pair, conv_bn_pool, conv_pool
+from engine.neuro.spike_bn_ops import conv_bn_pool
+from engine.neuro.spike_ops import as_pair, conv_pool
 
 
 def conv_block(

@@ -1,4 +1,4 @@
-"""engine.neuro.pool_numba: one-pass max pooling with winner codes equals ATen's pooling."""
+"""engine.neuro.pool_numba (through engine.neuro.pool_codes): one-pass max pooling with winner codes equals ATen's pooling."""
 
 from __future__ import annotations
 
@@ -6,20 +6,26 @@ import pytest
 import torch
 import torch.nn.functional as F
 
-from engine.neuro import spike_ops
-from engine.neuro.spike_ops import _decode_argmax, _encode_argmax, _max_pool, _unpool, conv_pool
+from engine.neuro.pool_codes import (
+    decode_argmax,
+    encode_argmax,
+    fast_pool,
+    max_pool_with_codes,
+    unpool,
+)
+from engine.neuro.spike_ops import conv_pool
 
 CL = torch.channels_last
 
 
 def _aten_pool(y, k):
     p, idx = F.max_pool2d_with_indices(y, k)
-    return p, _encode_argmax(idx, y.shape[3], k)
+    return p, encode_argmax(idx, y.shape[3], k)
 
 
-def _aten_unpool(gp, code, k, y_shape):
+def _atenunpool(gp, code, k, y_shape):
     proto = torch.empty(y_shape, dtype=gp.dtype).contiguous(memory_format=CL)
-    idx = _decode_argmax(code, y_shape[3], k)
+    idx = decode_argmax(code, y_shape[3], k)
     return torch.ops.aten.max_pool2d_with_indices_backward(
         gp, proto, [k, k], [k, k], [0, 0], [1, 1], False, idx
     )
@@ -43,7 +49,7 @@ def _inputs(kind, shape, dtype, seed):
 )
 def test_codes_and_values_equal_aten(dtype, kind, shape, k):
     y = _inputs(kind, shape, dtype, seed=hash((kind, k)) % 1000)
-    p, code = _max_pool(y, k)
+    p, code = max_pool_with_codes(y, k)
     p_ref, code_ref = _aten_pool(y, k)
     assert p.dtype == dtype and code.dtype == code_ref.dtype
     assert p.is_contiguous(memory_format=CL)
@@ -61,23 +67,23 @@ def test_codes_and_values_equal_aten(dtype, kind, shape, k):
 )
 def test_unpool_equals_aten(dtype, shape, k):
     y = _inputs("ties", shape, dtype, seed=4)
-    _, code = _max_pool(y, k)
+    _, code = max_pool_with_codes(y, k)
     gp = torch.randn(code.shape, generator=torch.Generator().manual_seed(5)).to(dtype)
     gp = gp.contiguous(memory_format=CL)
-    gy = _unpool(gp, code, "max", k, y.shape, dtype)
-    ref = _aten_unpool(gp, code, k, y.shape)
+    gy = unpool(gp, code, "max", k, y.shape, dtype)
+    ref = _atenunpool(gp, code, k, y.shape)
     assert gy.is_contiguous(memory_format=CL)
     assert torch.equal(gy, ref)  # rows and columns past the last window are zeros too
 
 
 def test_other_layouts_and_float64_take_aten():
     y = torch.randn(2, 3, 6, 6)  # not channels-last
-    p, code = _max_pool(y, 2)
+    p, code = max_pool_with_codes(y, 2)
     p_ref, code_ref = _aten_pool(y, 2)
     assert torch.equal(p, p_ref) and torch.equal(code, code_ref)
     y64 = torch.randn(2, 3, 6, 6, dtype=torch.float64).contiguous(memory_format=CL)
-    assert not spike_ops._fast_pool(y64)
-    assert torch.equal(_max_pool(y64, 2)[0], F.max_pool2d(y64, 2))
+    assert not fast_pool(y64)
+    assert torch.equal(max_pool_with_codes(y64, 2)[0], F.max_pool2d(y64, 2))
 
 
 def test_bf16_block_keeps_bf16_and_matches_autocast_layers():

@@ -8,8 +8,9 @@ import torch.nn.functional as F
 from torch import nn
 
 from engine.errors import ConfigError
+from engine.neuro.pool_codes import encode_argmax
 from engine.neuro.spike_modules import conv_block
-from engine.neuro.spike_ops import _encode_argmax, conv_pool
+from engine.neuro.spike_ops import conv_pool
 from engine.neuro.spike_readout import linear_seq
 
 
@@ -66,7 +67,7 @@ def test_max_pool_ties_go_to_the_first_maximum():
 
 def test_wide_inputs_store_window_offsets_in_a_wider_type():
     idx = F.max_pool2d_with_indices(torch.randn(1, 1, 4, 300), 2)[1]
-    assert _encode_argmax(idx, 300, 2).dtype == torch.int16
+    assert encode_argmax(idx, 300, 2).dtype == torch.int16
     x = torch.randn(2, 1, 4, 300)
     w = torch.randn(2, 1, 1, 1)
     b = torch.zeros(2)
@@ -207,7 +208,7 @@ def test_unknown_pooling_is_a_config_error():
 def test_batch_statistics_over_chunks_survive_a_large_offset():
     """The per-chunk two-pass moments, combined over chunks, match batch norm's statistics where
     a one-pass E[y^2] - E[y]^2 in float32 would lose the variance (mean 1000x the spread)."""
-    from engine.neuro.spike_ops import conv_bn_pool
+    from engine.neuro.spike_bn_ops import conv_bn_pool
 
     g = torch.Generator().manual_seed(7)
     x = torch.randn(40, 2, 8, 8, generator=g)
@@ -228,7 +229,7 @@ def test_batch_statistics_over_chunks_survive_a_large_offset():
 def test_conv_batchnorm_pool_gradients_in_each_precision(size, pool, dtype):
     """The backward pass (centred recomputation, window-broadcast average unpooling) against
     the plain layers in float32: equal in float32, within bf16 rounding in bf16."""
-    from engine.neuro.spike_ops import conv_bn_pool
+    from engine.neuro.spike_bn_ops import conv_bn_pool
 
     g = torch.Generator().manual_seed(11)
     x = (torch.rand(12, 3, *size, generator=g) < 0.3).float()
