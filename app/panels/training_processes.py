@@ -10,13 +10,15 @@ like an in-process run and its events reach the same history and views.
 
 Stop sends SIGTERM to every process of the job (torchrun and each rank: torchrun starts each rank
 in a session of its own, see :mod:`app.process_tree`), then SIGKILL to what is left after
-``TERM_TIMEOUT_MS``. Only rank 0 writes the run folder; the epoch checkpoints stay, so Resume
+``TERM_TIMEOUT_MS``. The job ends with the app too, even a SIGKILLed one (``OWNER_PID_ENV``,
+:func:`engine.train.launcher.owner_gone`). Only rank 0 writes the run folder; the epoch checkpoints stay, so Resume
 continues a stopped job. A job that exits non-zero reports one line: the error its ranks printed.
 """
 
 from __future__ import annotations
 
 import logging
+import os
 import shutil
 import signal
 import tempfile
@@ -30,6 +32,7 @@ from app.process_tree import Member, alive, signal_tree, snapshot
 from engine.errors import SnnError
 from engine.train.config import RunConfig, save_config
 from engine.train.distributed import train_command
+from engine.train.launcher import OWNER_PID_ENV
 from engine.train.run_tail import RunTail
 
 log = logging.getLogger(__name__)
@@ -153,6 +156,7 @@ class ProcessJob(QObject):
         for name in _TORCHRUN_ENV:
             env.remove(name)
         env.insert("PYTHONUNBUFFERED", "1")  # the ranks' errors arrive as they are printed
+        env.insert(OWNER_PID_ENV, str(os.getpid()))  # the job ends if this app is killed
         self.process.setProcessEnvironment(env)
         params = QProcess.UnixProcessParameters()
         params.flags = QProcess.UnixProcessFlag.CreateNewSession

@@ -15,7 +15,11 @@ process group nor the launcher's death reaches the ranks by itself. Two pieces c
   kill the rank when its parent (the launcher) ends, even by SIGKILL; a launcher that died
   before that call is caught by comparing ``os.getppid()`` with ``LAUNCHER_PID_ENV``.
 
-Both are no-ops where there is no ``prctl`` (macOS, Windows).
+A program that starts ``train --nproc N`` as a child (the desktop app's Training tab) names
+itself in ``OWNER_PID_ENV``: :func:`run_torchrun` then asks for SIGTERM when that parent ends
+(even by SIGKILL), which stops the job as a SIGTERM always does, ranks first.
+
+All are no-ops where there is no ``prctl`` (macOS, Windows).
 """
 
 from __future__ import annotations
@@ -29,6 +33,7 @@ import sys
 log = logging.getLogger(__name__)
 
 LAUNCHER_PID_ENV = "SNN_EXPLORER_LAUNCHER_PID"
+OWNER_PID_ENV = "SNN_EXPLORER_OWNER_PID"  # set by a program that starts train --nproc
 PR_SET_PDEATHSIG = 1  # <linux/prctl.h>
 LAUNCHER_GONE_EXIT = 128 + signal.SIGKILL  # what the rank would have got from the kernel
 
@@ -63,6 +68,15 @@ def guard_rank() -> None:
         os._exit(LAUNCHER_GONE_EXIT)
 
 
+def owner_gone() -> bool:
+    """Tie this launcher to the program named in ``OWNER_PID_ENV`` (if any): SIGTERM when it
+    ends. True when it has already ended (this process now has another parent)."""
+    expected = os.environ.get(OWNER_PID_ENV, "")
+    if not expected.isdigit() or not die_with_parent(signal.SIGTERM):
+        return False
+    return os.getppid() != int(expected)
+
+
 class _Signalled(Exception):
     def __init__(self, signum: int):
         super().__init__(signum)
@@ -89,6 +103,8 @@ def run_torchrun(args: list[str]) -> int:
     from torch.distributed.elastic.multiprocessing.errors import ChildFailedError
     from torch.distributed.run import main as torchrun_main
 
+    if owner_gone():  # the program that started this job has already ended
+        return 128 + signal.SIGTERM
     before = os.environ.get(LAUNCHER_PID_ENV)
     os.environ[LAUNCHER_PID_ENV] = str(os.getpid())  # the ranks inherit torchrun's environment
     # until torchrun's agent installs its own handlers (when the ranks start), a signal ends

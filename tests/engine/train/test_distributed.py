@@ -7,7 +7,8 @@
   job is left to write the folder while the resume runs);
 - no rank outlives ``train --nproc 2``: SIGKILL to the command alone ends every process of the
   job within seconds; SIGINT stops the ranks after their batch (status "stopped") and the
-  command ends with one line saying how to resume, status 130.
+  command ends with one line saying how to resume, status 130; a job whose starting program
+  (the desktop app) is SIGKILLed ends too.
 
 The data: scikit-learn's bundled 8x8 digits written as MNIST IDX files (no download).
 """
@@ -147,6 +148,40 @@ def test_sigkill_to_train_nproc_leaves_no_process_of_the_job(tmp_path, digits):
     os.kill(proc.pid, signal.SIGKILL)  # the command alone: ranks sit in sessions of their own
     proc.wait()
     assert _all_gone(tree, within_s=5) == []
+
+
+# a program that starts the job as the Training tab does (naming itself as the job's owner),
+# says the job's pid and waits: SIGKILLed, it can clean nothing up
+OWNER = """
+import os, subprocess, sys, time
+env = dict(os.environ, {env}=str(os.getpid()))
+job = subprocess.Popen(sys.argv[1:], env=env, start_new_session=True,
+                       stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+print(job.pid, flush=True)
+time.sleep(600)
+"""
+
+
+def test_a_job_ends_when_the_program_that_started_it_is_killed(tmp_path, digits):
+    from engine.train.launcher import OWNER_PID_ENV
+
+    cmd, env = _train(tmp_path, digits, "run", 500, "--nproc", "2")
+    owner_code = OWNER.format(env=OWNER_PID_ENV)
+    owner = _start([sys.executable, "-c", owner_code, *cmd], env, stdout=subprocess.PIPE, text=True)
+    job = int(owner.stdout.readline())
+    metrics = tmp_path / "run" / "metrics.json"
+    deadline = time.monotonic() + 240
+    while not (metrics.exists() and json.loads(metrics.read_text())["epochs_done"] >= 0):
+        if time.monotonic() > deadline or owner.poll() is not None:
+            os.killpg(job, signal.SIGKILL)
+            pytest.fail("the job did not start")
+        time.sleep(0.05)
+    tree = snapshot(job)
+    assert len(tree) >= 3  # the command and its two ranks (at least)
+    os.kill(owner.pid, signal.SIGKILL)
+    owner.wait()
+    assert _all_gone(tree, within_s=40) == []  # SIGTERM: the ranks stop, then the command
+    assert json.loads(metrics.read_text())["status"] != "finished"
 
 
 def test_ctrl_c_to_train_nproc_stops_every_rank_with_one_line(tmp_path, digits):
