@@ -38,9 +38,8 @@ Run ``python -m engine.bench.suite`` or ``snn-explorer bench [--json] [--quick]`
 configurations, paths and subprocess worker live in :mod:`engine.bench.train_step`, the FSDD
 time-to-accuracy run in :mod:`engine.bench.time_to_accuracy`.
 
-Over 400 lines: it is the list of sections and their small drivers (about 40 lines each); the
-heavy parts of a section already live in their own modules (train_step, reference,
-time_to_accuracy, live_latency).
+Over 400 lines: it is the list of sections and their small drivers; the heavy parts of a section
+live in their own modules (train_step, reference, time_to_accuracy, live_latency, twins, gpu, data_parallel).
 """
 
 from __future__ import annotations
@@ -70,9 +69,11 @@ from engine.bench.train_step import (  # noqa: F401 - re-exported for callers an
     build_path,
     copy_reference_weights,
     cpu_has_bf16,
+    ratio,
     reference_params,
     run_worker,
     sync_device,
+    train_step_section,
     train_worker,
 )
 
@@ -126,54 +127,7 @@ def machine_info() -> dict:
     return info
 
 
-# --------------------------------------------------------------------------- memory probes
-
-
-# --------------------------------------------------------------------------- models and steps
-
-
-# --------------------------------------------------------------------------- subprocess workers
-
-
 # --------------------------------------------------------------------------- sections
-
-
-def _ratio(a, b):
-    return round(a / b, 3) if a and b else None
-
-
-def train_step_section(opts: BenchOptions) -> dict:
-    """Median step time and peak memory increase per case and path, and app/reference ratios."""
-    import torch
-
-    from engine.train.amp import resolve_amp
-
-    # the path ``snn-explorer train`` takes here with no options (amp = "auto")
-    auto = resolve_amp("auto", torch.device(opts.device).type)
-    rows = {}
-    for case in opts.cases():
-        row = {"label": case.label, "default_path": "app_bf16" if auto == "bf16" else "app"}
-        for path in opts.paths:
-            spec = {
-                "case": asdict(case),
-                "path": path,
-                "device": opts.device,
-                "warmup": opts.warmup,
-                "reps": opts.reps,
-            }
-            row[path] = run_worker(spec, opts.timeout_s)
-        ref = row.get("reference", {})
-        for path in opts.paths:
-            r = row[path]
-            if path == "reference" or r.get("status") != "ok" or ref.get("status") != "ok":
-                continue
-            r["speedup_vs_reference"] = _ratio(ref["median_s"], r["median_s"])
-            r["cpu_speedup_vs_reference"] = _ratio(ref["cpu_median_s"], r["cpu_median_s"])
-            r["memory_ratio_vs_reference"] = _ratio(
-                r["peak_increase_mib"], ref["peak_increase_mib"]
-            )
-        rows[case.key] = row
-    return rows
 
 
 def equivalence_section(opts: BenchOptions) -> dict:
@@ -243,7 +197,7 @@ def inference_section(opts: BenchOptions) -> dict:
             times.append(time.perf_counter() - t0)
         result[path] = {"median_ms": round(1000 * statistics.median(times), 3), "n": n}
     for path in paths[1:]:
-        result[path]["speedup_vs_reference"] = _ratio(
+        result[path]["speedup_vs_reference"] = ratio(
             result["reference"]["median_ms"], result[path]["median_ms"]
         )
     return result
@@ -340,7 +294,7 @@ def features_section(opts: BenchOptions) -> dict:
                 librosa.feature.mfcc(y=c, **kw)
             theirs = n / (time.perf_counter() - t0)
             row["librosa_clips_per_s"] = round(theirs, 1)
-            row["speedup_vs_librosa"] = _ratio(ours, theirs)
+            row["speedup_vs_librosa"] = ratio(ours, theirs)
         result[key] = row
     return result
 
@@ -386,7 +340,10 @@ class Section:
 
 SECTIONS = (
     Section(
-        "train_step", "engine.bench.suite:train_step_section", True, "training step time/memory"
+        "train_step",
+        "engine.bench.train_step:train_step_section",
+        True,
+        "training step time/memory",
     ),
     Section("equivalence", "engine.bench.suite:equivalence_section", True, "app == reference?"),
     Section("inference", "engine.bench.suite:inference_section", True, "batch-1 latency"),

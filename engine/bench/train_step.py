@@ -18,7 +18,7 @@ import subprocess
 import sys
 import time
 from contextlib import nullcontext
-from dataclasses import dataclass
+from dataclasses import asdict, dataclass
 
 from engine.device import cpu_has_bf16
 
@@ -313,3 +313,43 @@ def copy_reference_weights(ref, app) -> None:
     with torch.no_grad():
         for (_, src), dst in zip(reference_params(ref), app_params(app)):
             dst.copy_(src)
+
+
+def ratio(a, b):
+    """``a / b`` rounded to 3 decimals; None when either is missing or zero."""
+    return round(a / b, 3) if a and b else None
+
+
+def train_step_section(opts) -> dict:
+    """Median step time and peak memory increase per case and path, and app/reference ratios.
+
+    ``opts``: :class:`engine.bench.suite.BenchOptions` (its cases, paths, device and counts);
+    each (case, path) runs in a fresh subprocess (:func:`run_worker`)."""
+    import torch
+
+    from engine.train.amp import resolve_amp
+
+    # the path ``snn-explorer train`` takes here with no options (amp = "auto")
+    auto = resolve_amp("auto", torch.device(opts.device).type)
+    rows = {}
+    for case in opts.cases():
+        row = {"label": case.label, "default_path": "app_bf16" if auto == "bf16" else "app"}
+        for path in opts.paths:
+            spec = {
+                "case": asdict(case),
+                "path": path,
+                "device": opts.device,
+                "warmup": opts.warmup,
+                "reps": opts.reps,
+            }
+            row[path] = run_worker(spec, opts.timeout_s)
+        ref = row.get("reference", {})
+        for path in opts.paths:
+            r = row[path]
+            if path == "reference" or r.get("status") != "ok" or ref.get("status") != "ok":
+                continue
+            r["speedup_vs_reference"] = ratio(ref["median_s"], r["median_s"])
+            r["cpu_speedup_vs_reference"] = ratio(ref["cpu_median_s"], r["cpu_median_s"])
+            r["memory_ratio_vs_reference"] = ratio(r["peak_increase_mib"], ref["peak_increase_mib"])
+        rows[case.key] = row
+    return rows
