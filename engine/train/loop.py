@@ -69,6 +69,7 @@ from engine.train.inputs import limit_splits, load_data, with_features
 from engine.train.metrics import ActivityTally, confusion_matrix, precision_recall_f1
 from engine.train.records import RunRecords, epoch_seed
 from engine.train.run_folder import BEST_FILE, CHECKPOINT_FILE, CONFIG_FILE, clear_temporaries
+from engine.train.schedule import learning_rate
 
 log = logging.getLogger(__name__)
 
@@ -248,18 +249,6 @@ class _Trainer:
         if best.exists():
             self.best_weights = load_checkpoint(best).weights
 
-    def _lr(self, step: int) -> float:
-        c = self.cfg
-        warm = c.warmup_epochs * self.steps_per_epoch
-        if warm and step < warm:
-            return c.lr * (step + 1) / warm
-        if c.schedule == "cosine":
-            progress = (step - warm) / max(1.0, self.total_steps - warm)
-            return c.lr * 0.5 * (1.0 + math.cos(math.pi * min(1.0, progress)))
-        if c.schedule == "step":
-            return c.lr * c.gamma ** ((step // self.steps_per_epoch) // c.step_size)
-        return c.lr
-
     # ----- the run
     def run(self):
         cfg, st = self.cfg, self.state
@@ -401,7 +390,9 @@ class _Trainer:
         part = distributed.shard(len(idx), self.group)  # this process's rows of the batch
         xb = xb[part].to(self.device, non_blocking=True)
         yb = yb[part].to(self.device, non_blocking=True)
-        lr = self._lr(self.state["global_step"])
+        lr = learning_rate(
+            self.cfg, self.state["global_step"], self.steps_per_epoch, self.total_steps
+        )
         for group in self.opt.param_groups:
             group["lr"] = lr
         buffers = [b.detach().clone() for b in self.model.buffers()]
