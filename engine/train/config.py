@@ -57,8 +57,8 @@ class RunConfig:
 
     Spiking options (steps, encoder, surrogate, beta...) are ignored by the ANN models.
     ``limit`` > 0 trains on a seeded random slice of about that many examples (val and test
-    are cut in the same proportion). ``patience`` > 0 stops after that many epochs without a
-    better validation accuracy. ``select`` keeps the last epoch's weights ("last") or the best
+    are cut in the same proportion). ``patience`` > 0 stops after that many epochs with neither a
+    better validation accuracy nor a lower validation loss. ``select`` keeps the last epoch's weights ("last") or the best
     validation epoch's ("best_val"): that model is best.pt and is tested. ``clip_grad`` > 0
     clips the gradient norm. ``mixup`` > 0 mixes pairs of training examples and their labels
     with a weight drawn from Beta(mixup, mixup). ``crop_s`` > 0 trains on random crops of that

@@ -196,6 +196,7 @@ class _Trainer:
             "global_step": 0,
             "best_val": -1.0,
             "best_val_loss": 1e30,
+            "lowest_val_loss": 1e30,
             "best_epoch": 0,
             "bad_epochs": 0,
             "elapsed": 0.0,

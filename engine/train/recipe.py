@@ -112,8 +112,9 @@ def recommend(source, *, twin: bool = False) -> Recipe | None:
         )
     s.update(epochs=EPOCHS, patience=PATIENCE, select="best_val")
     reasons.append(
-        f"up to {EPOCHS} epochs, stopping after {PATIENCE} without a better validation accuracy "
-        "(validation never shares a group with training); the best validation epoch is tested"
+        f"up to {EPOCHS} epochs, stopping after {PATIENCE} with neither a better validation "
+        "accuracy nor a lower validation loss (validation never shares a group with training); "
+        "the best validation epoch is tested"
     )
     return Recipe(s, tuple(reasons), proposal)
 

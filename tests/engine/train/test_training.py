@@ -326,3 +326,48 @@ def test_short_real_training_on_fsdd_beats_chance(fsdd_dir, tmp_path):
     pred = Predictor.from_checkpoint(tmp_path / "fsdd" / "best.pt")
     wav = sorted(fsdd_dir.glob("7_*_0.wav"))[0]
     assert pred.predict_file(wav).probs.shape == (10,)
+
+
+def _progress(history, patience):
+    """Feed ``(acc, loss)`` epochs to the early-stopping rule; the epoch it stops at (or None)
+    and the best epoch."""
+    from engine.train.records import track_progress
+
+    st = {"best_val": -1.0, "best_val_loss": 1e30, "lowest_val_loss": 1e30, "bad_epochs": 0}
+    for epoch, (acc, loss) in enumerate(history, start=1):
+        track_progress(st, acc, loss, epoch)
+        if st["bad_epochs"] >= patience:
+            return epoch, st["best_epoch"]
+    return None, st["best_epoch"]
+
+
+def test_early_stopping_waits_while_the_validation_loss_falls():
+    # Kitchen20 seed 1 fold 5 (scnn_gap): the accuracy peaked at epoch 6 while the loss fell
+    # to epoch 11; stopping on accuracy alone ended the run at epoch 12
+    acc = [0.06, 0.05, 0.20, 0.41, 0.35, 0.48, 0.26, 0.35, 0.45, 0.41, 0.44, 0.45]
+    loss = [3.00, 2.99, 2.66, 2.23, 2.31, 1.94, 2.33, 2.05, 2.02, 1.99, 1.90, 1.97]
+    assert _progress(zip(acc, loss), patience=6) == (None, 6)
+    # flat accuracy and a loss that stops falling: stops `patience` epochs after the last gain
+    flat = [(0.5, 1.0), (0.5, 0.9), (0.5, 0.9), (0.5, 0.95), (0.5, 0.9)]
+    assert _progress(flat, patience=3) == (5, 2)
+    # a loss gain smaller than LOSS_PROGRESS is no progress
+    tiny = [(0.5, 1.0), (0.5, 0.99999), (0.5, 0.99998), (0.5, 0.99997)]
+    assert _progress(tiny, patience=3) == (4, 4)
+    # a better accuracy alone is progress; a tie on accuracy keeps the lower loss's epoch but
+    # is no progress unless that loss is the lowest so far
+    assert _progress([(0.4, 1.0), (0.5, 1.2), (0.5, 1.1), (0.5, 1.15)], patience=2) == (4, 3)
+    assert _progress([(0.4, 1.0), (0.5, 1.2), (0.5, 0.9), (0.5, 1.15)], patience=2) == (None, 3)
+
+
+def test_patience_ends_a_run_that_stopped_learning(digits, tmp_path):
+    # lr 1e-12: every epoch has the same validation accuracy and loss, so the run stops after
+    # epoch 1 + patience and tests epoch 1
+    cfg = _cfg(lr=1e-12, epochs=8, patience=2, select="best_val", steps=2)
+    events, result = _drive(train(cfg, tmp_path / "run", data=digits))
+    ends = [e for e in events if isinstance(e, EpochEnd)]
+    assert [e.epoch for e in ends] == [1, 2, 3]
+    assert result.epochs_done == 3
+    fin = [e for e in events if isinstance(e, RunFinished)][-1]
+    assert fin.status == "early_stopped", fin
+    log = (tmp_path / "run" / "log.txt").read_text()
+    assert "no better validation accuracy or loss for 2 epochs" in log
