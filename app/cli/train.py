@@ -64,7 +64,12 @@ def add_parser(sub) -> None:
     p.add_argument("--device", help="auto, cpu, cuda or cuda:N")
     p.add_argument("--seed", type=int)
     p.add_argument("--limit", type=int, metavar="N", help="use a random slice of about N examples")
-    p.add_argument("--patience", type=int, metavar="N", help="early stop after N flat epochs")
+    p.add_argument(
+        "--patience",
+        type=int,
+        metavar="N",
+        help="early stop after N epochs with neither a better val accuracy nor a lower val loss",
+    )
     p.add_argument("--resume", action="store_true", help="continue the run in RUN_DIR")
     p.add_argument(
         "--recipe",

@@ -180,8 +180,12 @@ class SetupPane(QWidget):
         form.addRow("Batch size", self.batch)
         self.epochs = _spin(1, 10000, d.epochs)
         form.addRow("Epochs", self.epochs)
-        self.patience = _spin(0, 1000, d.patience)
+        self.patience = _spin(0, 1000, d.patience, suffix=" flat epochs")
         self.patience.setSpecialValueText("off")
+        self.patience.setToolTip(
+            "Stop after this many epochs with neither a better validation accuracy nor a lower "
+            "validation loss"
+        )
         form.addRow("Early stop after", self.patience)
         self.weighting = combo({k: WEIGHTING_TITLES[k] for k in CLASS_WEIGHTING})
         form.addRow("Class weighting", self.weighting)

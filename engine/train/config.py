@@ -46,7 +46,7 @@ PREDICTIONS = ("count", "first_spike", "mem")
 OPTIMISERS = ("adam", "adamw")
 SCHEDULES = ("cosine", "step", "none")
 CLASS_WEIGHTING = ("none", "weights", "balanced_sampling")
-SELECT = ("last", "best_val")
+SELECT = ("last", "best_val", "best_loss")
 RESETS = ("subtract", "zero", "none")
 AMP = ("auto", "off", "bf16", "fp16")
 
@@ -58,8 +58,9 @@ class RunConfig:
     Spiking options (steps, encoder, surrogate, beta...) are ignored by the ANN models.
     ``limit`` > 0 trains on a seeded random slice of about that many examples (val and test
     are cut in the same proportion). ``patience`` > 0 stops after that many epochs with neither a
-    better validation accuracy nor a lower validation loss. ``select`` keeps the last epoch's weights ("last") or the best
-    validation epoch's ("best_val"): that model is best.pt and is tested. ``clip_grad`` > 0
+    better validation accuracy nor a lower validation loss. ``select`` keeps the last epoch's
+    weights ("last"), the highest validation accuracy's ("best_val") or the lowest validation
+    loss's ("best_loss"): that model is best.pt and is tested. ``clip_grad`` > 0
     clips the gradient norm. ``mixup`` > 0 mixes pairs of training examples and their labels
     with a weight drawn from Beta(mixup, mixup). ``crop_s`` > 0 trains on random crops of that
     many seconds of each clip's features and tests on the mean over overlapping crops.

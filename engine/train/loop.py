@@ -17,8 +17,9 @@ restored), a checkpoint is written, and the run ends with ``RunFinished(status="
 Model selection: ``cfg.select = "last"`` (default) keeps the weights of the last epoch (with the
 cosine schedule they generalise best: on FSDD the early epochs that tie on the small validation
 set test 1-2 points lower); ``"best_val"`` keeps the epoch with the best validation accuracy
-(ties broken by the lower validation loss), the right choice with early stopping. The kept model
-is ``best.pt`` and is the one tested.
+(ties broken by the lower validation loss); ``"best_loss"`` the lowest validation loss (the
+recipe's choice with early stopping: a few dozen validation clips give a coarse, noisy accuracy
+and a smoother loss). The kept model is ``best.pt`` and is the one tested.
 
 Run folder: ``config.toml``, ``checkpoint.pt`` (latest), ``best.pt`` (the kept model),
 ``metrics.json``, ``events.jsonl`` (one JSON line per run start, epoch, checkpoint and finish),
@@ -196,7 +197,6 @@ class _Trainer:
             "global_step": 0,
             "best_val": -1.0,
             "best_val_loss": 1e30,
-            "lowest_val_loss": 1e30,
             "best_epoch": 0,
             "bad_epochs": 0,
             "elapsed": 0.0,
@@ -295,7 +295,7 @@ class _Trainer:
                 status = st["finished"] or status
             if status != "stopped":
                 try:
-                    kept = self.best_weights if cfg.select == "best_val" else None
+                    kept = self.best_weights if cfg.select != "last" else None
                     test = self._evaluate(self.splits["test"], weights=kept)
                 except _Stopped:  # the last checkpoint stays as it was: resume tests again
                     return (yield from self.records.finish("stopped", test=None))

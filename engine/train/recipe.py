@@ -9,7 +9,7 @@
 - SpecAugment masks (a tenth of the frames the model sees, an eighth of the bands), mixup
   (Beta(0.2, 0.2)) and label smoothing 0.1 when the set is small (under ``SMALL_SET`` clips);
 - early stopping (``patience``) on a validation split that never shares a group with training,
-  keeping the best validation epoch (``select = "best_val"``).
+  keeping the epoch with the lowest validation loss (``select = "best_loss"``).
 
 ``apply_recipe(cfg, source, explicit)`` fills in every field the user did not set. Image data
 sets (MNIST) get no recipe: today's defaults suit them. ``with_recipe(cfg, recipe, explicit)``
@@ -110,11 +110,11 @@ def recommend(source, *, twin: bool = False) -> Recipe | None:
             f"and {max(2, fc.n_features // 8)} bands), mixup {MIXUP_ALPHA:g}, label smoothing "
             f"{LABEL_SMOOTHING:g}"
         )
-    s.update(epochs=EPOCHS, patience=PATIENCE, select="best_val")
+    s.update(epochs=EPOCHS, patience=PATIENCE, select="best_loss")
     reasons.append(
         f"up to {EPOCHS} epochs, stopping after {PATIENCE} with neither a better validation "
         "accuracy nor a lower validation loss (validation never shares a group with training); "
-        "the best validation epoch is tested"
+        "the epoch with the lowest validation loss is tested"
     )
     return Recipe(s, tuple(reasons), proposal)
 

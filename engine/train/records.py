@@ -44,24 +44,35 @@ def epoch_seed(seed: int, epoch: int) -> int:
 LOSS_PROGRESS = 1e-3
 
 
-def track_progress(st: dict, acc: float, loss: float, epoch: int) -> bool:
+def track_progress(st: dict, acc: float, loss: float, epoch: int, select: str = "best_val") -> bool:
     """Update the early-stopping state ``st`` with one epoch's validation accuracy and loss;
-    True when this epoch is the best one (the kept model under ``select = "best_val"``).
+    True when this epoch is the best one (its weights are the kept model under ``select``).
 
-    The best epoch has the highest accuracy, ties broken by the lower loss. Patience counts
-    epochs (``bad_epochs``) with neither a better accuracy nor a lower loss (by
-    :data:`LOSS_PROGRESS`): on a validation split of a few dozen clips the accuracy moves in
-    steps of 1-2 % and plateaus for many epochs while the loss still falls (on Kitchen20 the
-    lowest validation loss came at or next to the last epoch of nearly every early-stopped run),
-    so stopping on accuracy alone ends runs that are still learning.
+    ``select = "best_val"``: the best epoch has the highest accuracy, ties going to the lower
+    loss; ``"best_loss"``: the lowest loss, ties going to the higher accuracy (``"last"`` marks
+    epochs as ``"best_val"`` does, for display). Patience counts epochs (``bad_epochs``) with
+    neither a higher accuracy nor a loss lower by :data:`LOSS_PROGRESS` than the last such gain: on a
+    validation split of a few dozen clips the accuracy moves in steps of 1-2 % and plateaus for
+    many epochs while the loss still falls (in 20 Kitchen20 runs stopped on accuracy alone the
+    lowest validation loss came in each run's last four epochs), so stopping on accuracy alone
+    ends runs that are still learning.
     """
-    better = acc > st["best_val"]
-    is_best = better or (acc == st["best_val"] and loss < st["best_val_loss"])
-    lower = loss < st.get("lowest_val_loss", 1e30) * (1.0 - LOSS_PROGRESS)
+    # checkpoints of runs that predate these two keys tracked the accuracy's best epoch
+    highest = st.get("highest_val_acc", st["best_val"])
+    lowest = st.get("lowest_val_loss", st["best_val_loss"])
+    better, lower = acc > highest, loss < lowest * (1.0 - LOSS_PROGRESS)
+    if better:
+        st["highest_val_acc"] = acc
+    if lower:  # the mark moves only by progress, so a slow drift adds up to progress
+        st["lowest_val_loss"] = loss
+    if select == "best_loss":
+        best, tie = loss < st["best_val_loss"], acc > st["best_val"]
+        is_best = best or (loss == st["best_val_loss"] and tie)
+    else:
+        best, tie = acc > st["best_val"], loss < st["best_val_loss"]
+        is_best = best or (acc == st["best_val"] and tie)
     if is_best:
         st["best_val"], st["best_val_loss"], st["best_epoch"] = acc, loss, epoch
-    if lower:
-        st["lowest_val_loss"] = loss
     st["bad_epochs"] = 0 if (better or lower) else st["bad_epochs"] + 1
     return is_best
 
@@ -78,7 +89,7 @@ class RunRecords:
         t = self.t
         cfg, st = t.cfg, t.state
         epoch = st["epoch"] + 1
-        is_best = track_progress(st, val["acc"], val["loss"], epoch)
+        is_best = track_progress(st, val["acc"], val["loss"], epoch, cfg.select)
         if is_best:
             t.best_weights = {k: v.detach().cpu().clone() for k, v in t.model.state_dict().items()}
         layers = (

@@ -67,7 +67,7 @@ def test_choosing_data_fills_in_the_recommended_network(qtbot, pane, long_set, s
     assert (f["kind"], f["sample_rate"], f["duration"]) == ("logmel", 22_050, 5.0)
     assert (f["n_fft"], f["hop_length"], f["n_mels"]) == (512, 256, 64)
     assert (cfg.model, cfg.steps, cfg.crop_s) == ("scnn_gap", SPECTROGRAM_STEPS, CROP_S)
-    assert cfg.mixup > 0 and cfg.select == "best_val" and cfg.epochs == EPOCHS
+    assert cfg.mixup > 0 and cfg.select == "best_loss" and cfg.epochs == EPOCHS
     assert pane.chosen.isVisible()
     assert "5 s clips" in pane.chosen.text() and "scnn_gap" in pane.chosen.text()
     # another data set: its own recipe, and nothing of the first one's (no crops of 1-s clips)

@@ -25,7 +25,7 @@ def test_fsdd_recipe_keeps_fsdd_features_and_adds_the_regularisers(fsdd_dir):
     s = r.settings
     assert FeatureConfig.from_dict(s["features"]) == FeatureConfig()
     assert "crop_s" not in s  # 1 s clips are not cropped
-    assert s["model"] == RECOMMENDED_MODEL and s["select"] == "best_val" and s["patience"] > 0
+    assert s["model"] == RECOMMENDED_MODEL and s["select"] == "best_loss" and s["patience"] > 0
     assert s["mixup"] > 0 and 0 < s["label_smoothing"] < 1
     assert s["augment"]["spec_time_mask"] == 6 and s["augment"]["spec_freq_mask"] == 2
     assert recommend(open_source(f"fsdd:{fsdd_dir}"), twin=True).settings["model"] == "cnn"

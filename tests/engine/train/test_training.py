@@ -328,14 +328,14 @@ def test_short_real_training_on_fsdd_beats_chance(fsdd_dir, tmp_path):
     assert pred.predict_file(wav).probs.shape == (10,)
 
 
-def _progress(history, patience):
+def _progress(history, patience, select="best_val"):
     """Feed ``(acc, loss)`` epochs to the early-stopping rule; the epoch it stops at (or None)
     and the best epoch."""
     from engine.train.records import track_progress
 
-    st = {"best_val": -1.0, "best_val_loss": 1e30, "lowest_val_loss": 1e30, "bad_epochs": 0}
+    st = {"best_val": -1.0, "best_val_loss": 1e30, "bad_epochs": 0}
     for epoch, (acc, loss) in enumerate(history, start=1):
-        track_progress(st, acc, loss, epoch)
+        track_progress(st, acc, loss, epoch, select)
         if st["bad_epochs"] >= patience:
             return epoch, st["best_epoch"]
     return None, st["best_epoch"]
@@ -357,12 +357,23 @@ def test_early_stopping_waits_while_the_validation_loss_falls():
     # is no progress unless that loss is the lowest so far
     assert _progress([(0.4, 1.0), (0.5, 1.2), (0.5, 1.1), (0.5, 1.15)], patience=2) == (4, 3)
     assert _progress([(0.4, 1.0), (0.5, 1.2), (0.5, 0.9), (0.5, 1.15)], patience=2) == (None, 3)
+    # a slow drift of the loss adds up to progress
+    drift = [(0.5, 1.0 - 0.0004 * i) for i in range(8)]
+    assert _progress(drift, patience=3) == (None, 8)
+
+
+def test_best_loss_keeps_the_lowest_validation_loss():
+    acc = [0.06, 0.05, 0.20, 0.41, 0.35, 0.48, 0.26, 0.35, 0.45, 0.41, 0.44, 0.45]
+    loss = [3.00, 2.99, 2.66, 2.23, 2.31, 1.94, 2.33, 2.05, 2.02, 1.99, 1.90, 1.97]
+    assert _progress(zip(acc, loss), patience=6, select="best_loss") == (None, 11)
+    # ties in loss go to the higher accuracy
+    assert _progress([(0.4, 1.0), (0.5, 1.0), (0.45, 1.0)], 5, "best_loss") == (None, 2)
 
 
 def test_patience_ends_a_run_that_stopped_learning(digits, tmp_path):
     # lr 1e-12: every epoch has the same validation accuracy and loss, so the run stops after
     # epoch 1 + patience and tests epoch 1
-    cfg = _cfg(lr=1e-12, epochs=8, patience=2, select="best_val", steps=2)
+    cfg = _cfg(lr=1e-12, epochs=8, patience=2, select="best_loss", steps=2)
     events, result = _drive(train(cfg, tmp_path / "run", data=digits))
     ends = [e for e in events if isinstance(e, EpochEnd)]
     assert [e.epoch for e in ends] == [1, 2, 3]
@@ -371,3 +382,18 @@ def test_patience_ends_a_run_that_stopped_learning(digits, tmp_path):
     assert fin.status == "early_stopped", fin
     log = (tmp_path / "run" / "log.txt").read_text()
     assert "no better validation accuracy or loss for 2 epochs" in log
+
+
+def test_best_loss_tests_the_epoch_with_the_lowest_validation_loss(digits, tmp_path):
+    cfg = _cfg(epochs=4, select="best_loss", lr=2e-2, steps=2)
+    events, result = _drive(train(cfg, tmp_path / "run", data=digits))
+    losses = [e.val_loss for e in events if isinstance(e, EpochEnd)]
+    fin = [e for e in events if isinstance(e, RunFinished)][-1]
+    assert fin.best_epoch == 1 + int(np.argmin(losses)), losses
+    kept = load_checkpoint(tmp_path / "run" / "best.pt")
+    assert kept.state["best_epoch"] == fin.best_epoch
+    # the model tested is the kept one: the predictor on best.pt reproduces the test accuracy
+    pred = Predictor.from_checkpoint(tmp_path / "run" / "best.pt")
+    test = digits.splits["test"]
+    guess = [p.index for p in pred.predict_batch(digits.x[test])]
+    assert np.mean(np.asarray(guess) == digits.y[test]) == pytest.approx(result.test_acc)
