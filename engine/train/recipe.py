@@ -33,10 +33,10 @@ from engine.train.crops import crop_frames
 RECOMMENDED_MODEL = "csnn"
 #: the model for log-mel spectrograms of environmental sound (long or wide-band clips): the
 #: deeper spiking CNN with global average pooling, at ``SPECTROGRAM_STEPS`` time steps
-#: (Kitchen20's five folds, docs/recipe.md: 55.6 +- 5.7 % against its twin's 56.6 +- 5.8 %,
-#: the CSNN's 39.2 % on fold 5)
+#: (Kitchen20's five folds, two seeds, docs/recipe.md: 60.4 % at 3 steps, 60.2 % at 6, against
+#: its twin's 62.8 %; 3 steps train in half the time of 6, about 2.5x the twin's)
 RECOMMENDED_FOR_SPECTROGRAMS = "scnn_gap"
-SPECTROGRAM_STEPS = 6
+SPECTROGRAM_STEPS = 3
 #: data sets with fewer clips than this get the regularisers (SpecAugment, mixup, smoothing)
 SMALL_SET = 20_000
 #: clips at least this long (s) are trained on crops
