@@ -40,10 +40,10 @@ def test_long_wideband_clips_are_cropped_and_explicit_settings_win(tmp_path):
     cfg, recipe = apply_recipe(RunConfig(data="x", epochs=2), source, {"epochs"})
     assert cfg.crop_s == 1.5 and cfg.epochs == 2 and cfg.features["duration"] == 5.0
     # environmental sound as log-mel: the deeper spiking CNN at few steps, its twin with --twin
-    assert cfg.features["kind"] == "logmel" and (cfg.model, cfg.steps) == ("scnn_gap", 6)
+    assert cfg.features["kind"] == "logmel" and (cfg.model, cfg.steps) == ("scnn_gap", 3)
     assert recommend(source, twin=True).settings["model"] == "cnn_gap"
-    mine, _ = apply_recipe(RunConfig(data="x", steps=3), source, {"steps"})
-    assert mine.steps == 3  # a step count the user gave wins
+    mine, _ = apply_recipe(RunConfig(data="x", steps=7), source, {"steps"})
+    assert mine.steps == 7  # a step count the user gave wins
     assert any("1.5 s crops (130 frames)" in line for line in recipe.reasons)
     twin, _ = apply_recipe(RunConfig(data="x", model="csnn_avg"), source, {"model"}, twin=True)
     assert twin.model == "cnn" and twin.crop_s == cfg.crop_s and twin.features == cfg.features
