@@ -16,10 +16,8 @@ restored), a checkpoint is written, and the run ends with ``RunFinished(status="
 
 Model selection: ``cfg.select = "last"`` (default) keeps the weights of the last epoch (with the
 cosine schedule they generalise best: on FSDD the early epochs that tie on the small validation
-set test 1-2 points lower); ``"best_val"`` keeps the epoch with the best validation accuracy
-(ties broken by the lower validation loss); ``"best_loss"`` the lowest validation loss (the
-recipe's choice with early stopping: a few dozen validation clips give a coarse, noisy accuracy
-and a smoother loss). The kept model is ``best.pt`` and is the one tested.
+set test 1-2 points lower); ``"best_val"`` and ``"best_loss"`` keep the epoch chosen by
+:func:`engine.train.records.track_progress`. The kept model is ``best.pt``, the one tested.
 
 Run folder: ``config.toml``, ``checkpoint.pt`` (latest), ``best.pt`` (the kept model),
 ``metrics.json``, ``events.jsonl`` (one JSON line per run start, epoch, checkpoint and finish),

@@ -40,7 +40,7 @@ def epoch_seed(seed: int, epoch: int) -> int:
     return int(np.random.SeedSequence([seed, epoch]).generate_state(1, np.uint64)[0] >> 1)
 
 
-#: a validation loss counts as progress when it is this fraction under the lowest so far
+#: a validation loss counts as progress when it is this fraction under the last progress mark
 LOSS_PROGRESS = 1e-3
 
 
