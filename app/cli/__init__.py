@@ -11,6 +11,7 @@ import argparse
 import importlib
 import importlib.util
 import logging
+import os
 import sys
 
 from engine import __version__
@@ -71,7 +72,9 @@ def main(argv: list[str] | None = None) -> int:
     try:
         return int(args.func(args) or 0)
     except SnnError as exc:
-        print(f"snn-explorer {args.command}: error: {exc}", file=sys.stderr)
+        # one line per job: in a multi-process run every rank meets the same error, rank 0 says it
+        if os.environ.get("RANK", "0") == "0":
+            print(f"snn-explorer {args.command}: error: {exc}", file=sys.stderr)
         return 1
     except KeyboardInterrupt:
         print(f"snn-explorer {args.command}: interrupted", file=sys.stderr)

@@ -43,6 +43,8 @@ def run(args) -> int:
         raise ConfigError(f"--threshold {threshold} must be between 0 and 1")
     predictor = Predictor.from_checkpoint(args.checkpoint, device=str(resolve_device(args.device)))
     names = predictor.class_names
+    if predictor.chance_note:
+        print(f"snn-explorer classify: note: {predictor.chance_note}", file=sys.stderr)
     rows, failed = [], 0
     for path in args.files:
         try:

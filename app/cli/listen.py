@@ -100,6 +100,8 @@ def run(args) -> int:
     predictor = Predictor.from_checkpoint(args.checkpoint)
     if predictor.feature_config is None or predictor.is_image:
         raise ConfigError(f"{args.checkpoint}: this model classifies images, not sound")
+    if predictor.chance_note:
+        print(f"snn-explorer listen: note: {predictor.chance_note}", file=sys.stderr)
     show_windows = not args.sounds_only
     if args.file:
         return _classify_file(predictor, args, show_windows)

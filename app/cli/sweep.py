@@ -102,6 +102,8 @@ def run(args) -> int:
                 say(
                     f"trial {ev.number} {ev.state}: best val acc {_pct(ev.value)} in {ev.seconds:.1f} s{why}"
                 )
+                if ev.warning:
+                    say(f"  trial {ev.number} warning: {ev.warning}")
             elif isinstance(ev, SweepFinished):
                 finished = ev
     finally:

@@ -300,7 +300,7 @@ def _relaunch(nproc: int) -> int:
         name = signal.Signals(code - 128).name
         again = shlex.join(["snn-explorer", "train", *resume])
         print(f"snn-explorer train: stopped by {name}; resume with: {again}", file=sys.stderr)
-    elif code:
+    elif code > 1:  # 1: a rank's error, already said in one line by rank 0
         print(
             f"snn-explorer train: the job in {nproc} processes failed (exit code {code})",
             file=sys.stderr,
@@ -317,3 +317,5 @@ def _summary(ev) -> None:
         f"{ev.best_val_acc:.4f} (epoch {ev.best_epoch}); test acc {ev.test_acc:.4f}; "
         f"run folder {ev.run_dir}"
     )
+    if ev.warning:
+        print(f"warning: {ev.warning}")

@@ -9,6 +9,7 @@ The Record sub-tab makes a folder data set from the microphone.
 
 from __future__ import annotations
 
+import html
 import logging
 import os
 from collections import deque
@@ -132,6 +133,11 @@ class LivePanel(QWidget):
             f"<b>{Path(path).name}</b> ({Path(path).parent.name})<br>{model}{steps}, "
             f"{len(names)} classes: {shown}<br>{fc.duration:g}-s clips at {fc.sample_rate} Hz, "
             f"{fc.kind} {fc.n_features}x{fc.frames()}"
+            + (
+                f'<br><span style="color:#c60">{html.escape(predictor.chance_note)}</span>'
+                if predictor.chance_note
+                else ""
+            )
         )
         self.views.set_classes(names)
         self.history.clear()

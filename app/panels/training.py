@@ -116,6 +116,12 @@ class TrainingPanel(QWidget):
         self.progress.setRange(0, 1000)
         self.progress.setTextVisible(True)
         self.progress.setFormat("no run")
+        # beside the result: one orange line when the model is no better than chance
+        self.result_warning = QLabel()
+        self.result_warning.setObjectName("resultWarning")
+        self.result_warning.setWordWrap(True)
+        self.result_warning.setStyleSheet("color: #c60;")
+        self.result_warning.setVisible(False)
         self.message = QLabel()
         self.message.setWordWrap(True)
         self.message.setStyleSheet("color: #a33;")
@@ -139,7 +145,10 @@ class TrainingPanel(QWidget):
 
         right = QVBoxLayout()
         right.addLayout(bar)
-        right.addWidget(self.progress)
+        result_row = QHBoxLayout()
+        result_row.addWidget(self.progress, 2)
+        result_row.addWidget(self.result_warning, 3)
+        right.addLayout(result_row)
         right.addWidget(self.message)
         right.addWidget(self.tabs, 1)
         lay = QHBoxLayout(self)
@@ -286,6 +295,11 @@ class TrainingPanel(QWidget):
         if self.worker is not None and self.worker.stop_event.is_set() and self.is_running():
             text = "stopping... " + text
         self.progress.setFormat(text)
+        warning = h.finished.warning if h.finished is not None else ""
+        if warning != self.result_warning.text():
+            self.result_warning.setText(warning)
+            self.result_warning.setToolTip(warning)
+            self.result_warning.setVisible(bool(warning))
 
     def _on_buffer_events(self, events: list) -> None:
         t0 = time.perf_counter()

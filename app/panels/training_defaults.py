@@ -67,6 +67,7 @@ class SetupDefaults:
             "steps": p.steps.valueChanged,
             "epochs": p.epochs.valueChanged,
             "patience": p.patience.valueChanged,
+            "batch": p.batch.valueChanged,
             "augment.copies": p.copies.valueChanged,
             "augment.time_shift_s": p.time_shift.valueChanged,
             "augment.noise_snr_db": p.noise.toggled,

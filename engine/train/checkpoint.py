@@ -267,6 +267,17 @@ class Predictor:
         return self._features
 
     @property
+    def chance_note(self) -> str:
+        """Why answers may all be ``unknown``: one line when the model tested no better than
+        chance on its validation split (``engine.train.chance``), else ``""``."""
+        from engine.train.chance import warning_from_checkpoint
+
+        warning = warning_from_checkpoint(self.checkpoint)
+        if not warning:
+            return ""
+        return f"{warning}; until then most answers will be 'unknown' or wrong"
+
+    @property
     def is_image(self) -> bool:
         return bool(self._feature_dict and self._feature_dict.get("kind") == "image")
 

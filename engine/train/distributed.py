@@ -100,15 +100,6 @@ def loss_weight(n_local: int, n_global: int, group: Group | None) -> float:
     return n_local * group.world / max(n_global, 1)
 
 
-def check_config(cfg, group: Group | None) -> None:
-    """ConfigError for what a multi-process run cannot do (yet)."""
-    if group is None:
-        return
-    if getattr(cfg, "mixup", 0.0) > 0:
-        # the mixing partners of a batch's examples may sit in another process's slice
-        raise ConfigError("mixup: not available in a multi-process run; set mixup = 0")
-
-
 class _DataParallel(DistributedDataParallel):
     """DDP that also answers the wrapped model's attributes (``spiking``, ``input_norm``...)."""
 

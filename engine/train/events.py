@@ -136,6 +136,7 @@ class RunFinished:
     test_confusion: np.ndarray | None
     total_time_s: float
     run_dir: str
+    warning: str = ""  # one line when the model is no better than chance (engine.train.chance)
 
 
 TrainEvent = Preparing | RunStarted | StepEnd | EpochEnd | Traces | Checkpointed | RunFinished

@@ -166,6 +166,8 @@ class RunHistory:
         self._bump("progress")
         test = "" if math.isnan(ev.test_acc) else f", test accuracy {ev.test_acc:.3f}"
         self._say(f"finished ({ev.status}) after {ev.epochs_done} epochs{test}")
+        if ev.warning:
+            self._say(f"warning: {ev.warning}")
 
     # ----- derived values
     def smoothed_loss(self, weight: float = 0.9) -> np.ndarray:
@@ -257,6 +259,7 @@ class RunHistory:
                 test_confusion=None if conf is None else np.asarray(conf, dtype=np.int64),
                 total_time_s=finite_or(fin.get("total_time_s"), 0.0),
                 run_dir=run.path,
+                warning=str(fin.get("warning") or m.get("warning") or ""),
             )
         h.traces = load_traces(Path(run.path) / TRACES_FILE)
         step_x, step_loss = read_steps(run.path)

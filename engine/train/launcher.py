@@ -117,6 +117,10 @@ def run_torchrun(args: list[str]) -> int:
     levels = [lg.level for lg in quiet]
     for lg in quiet:
         lg.setLevel(logging.CRITICAL)
+    # the ranks run one thread each (engine.train.distributed.init); said here, torchrun does
+    # not print its four-line banner about it
+    omp = os.environ.get("OMP_NUM_THREADS")
+    os.environ.setdefault("OMP_NUM_THREADS", "1")
     try:
         torchrun_main(list(args))
         return 0
@@ -134,6 +138,8 @@ def run_torchrun(args: list[str]) -> int:
             lg.setLevel(level)
         for s, handler in previous.items():
             signal.signal(s, handler)
+        if omp is None:
+            os.environ.pop("OMP_NUM_THREADS", None)
         if before is None:
             os.environ.pop(LAUNCHER_PID_ENV, None)
         else:

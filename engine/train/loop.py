@@ -56,7 +56,14 @@ from engine.train import distributed
 from engine.train.amp import amp_context, describe_amp, resolve_amp
 from engine.train.checkpoint import load_checkpoint
 from engine.train.config import RunConfig, save_config
-from engine.train.crops import crop_frames, crop_views, mixup_batch, random_crops
+from engine.train.crops import (
+    crop_frames,
+    crop_views,
+    mixup_batch,
+    random_crops,
+    random_shifts,
+    shift_frames,
+)
 from engine.train.events import (
     Checkpointed,
     RunStarted,
@@ -156,6 +163,7 @@ class _Trainer:
         self.crop = crop_frames(cfg.crop_s, self.feature_config, self.input_shape[-1])
         if self.crop:  # the model sees crops; tests average over them
             self.input_shape = (*self.input_shape[:-1], self.crop)
+        self.shift = shift_frames(cfg.shift_s, self.feature_config)
         self.spec = {
             "name": cfg.model,
             "input_shape": list(self.input_shape),
@@ -171,7 +179,6 @@ class _Trainer:
         self.model.to(self.device)
         # one process alone: net is the model; under torchrun: DDP (engine.train.distributed)
         self.group = distributed.current()
-        distributed.check_config(cfg, self.group)
         self.model, self.net = distributed.wrap(self.model, self.group, self.device, cfg.sync_bn)
         self.spiking = is_spiking(self.model)
         params = [p for p in self.model.parameters() if p.requires_grad]
@@ -378,15 +385,20 @@ class _Trainer:
     def _step(self, idx: np.ndarray, g, gd) -> tuple[float, int]:
         cfg = self.cfg
         xb = random_crops(self.x[idx], self.crop, g)
+        if self.shift:
+            xb = random_shifts(xb, self.shift, g)
         yb = self.y[idx]
         if self.augment is not None:
             from engine.audio.augment import spec_augment
 
             xb = spec_augment(xb, self.augment, g)
+        # every process mixes the whole global batch with the same draws (g is seeded by
+        # (seed, epoch) alike in every rank), then keeps its rows: partners from any slice
         mix = mixup_batch(xb, cfg.mixup, g) if cfg.mixup > 0 else None
-        if mix is not None:
-            xb = mix[0]
+        y_mix = None
         part = distributed.shard(len(idx), self.group)  # this process's rows of the batch
+        if mix is not None:
+            xb, y_mix = mix[0], yb[mix[1]][part].to(self.device, non_blocking=True)
         xb = xb[part].to(self.device, non_blocking=True)
         yb = yb[part].to(self.device, non_blocking=True)
         lr = learning_rate(
@@ -403,7 +415,7 @@ class _Trainer:
                 )
                 loss = loss_value(out, yb, cfg.loss, self.weight, cfg.label_smoothing)
                 if mix is not None:
-                    other = loss_value(out, yb[mix[1]], cfg.loss, self.weight, cfg.label_smoothing)
+                    other = loss_value(out, y_mix, cfg.loss, self.weight, cfg.label_smoothing)
                     loss = mix[2] * loss + (1.0 - mix[2]) * other
             self.opt.zero_grad(set_to_none=True)
             share = loss * distributed.loss_weight(len(yb), len(idx), self.group)

@@ -20,6 +20,7 @@ the command line and the Training tab fill a run in the same way.
 from __future__ import annotations
 
 import dataclasses
+import math
 from dataclasses import dataclass
 
 from engine.audio.feature_proposal import FeatureProposal, propose_for_source
@@ -48,6 +49,20 @@ LABEL_SMOOTHING = 0.1
 #: epochs and early-stopping patience of the recipe
 EPOCHS = 30
 PATIENCE = 6
+#: the batch of larger sets; a small set gets a smaller one (at least ``MIN_BATCH``) so that an
+#: epoch holds about ``BATCHES_PER_EPOCH`` optimiser steps: with 48 training clips a batch of
+#: 64 made one step per epoch and the spiking network stayed at chance (docs/recipe.md)
+BATCH = 64
+MIN_BATCH = 8
+BATCHES_PER_EPOCH = 6
+#: optimiser steps a run gets at least: small sets train for more epochs (at most MAX_EPOCHS)
+MIN_STEPS = 300
+MAX_EPOCHS = 200
+#: a validation split of fewer clips cannot pick an epoch or stop a run (a few clips per
+#: class move in steps of 10-30 %): the run trains its whole schedule and keeps the last epoch
+SMALL_VALIDATION = 30
+#: small sets of uncropped clips train on random time shifts of up to this share of a clip
+SHIFT_SHARE = 1 / 3
 
 
 @dataclass(frozen=True)
@@ -110,13 +125,64 @@ def recommend(source, *, twin: bool = False) -> Recipe | None:
             f"and {max(2, fc.n_features // 8)} bands), mixup {MIXUP_ALPHA:g}, label smoothing "
             f"{LABEL_SMOOTHING:g}"
         )
-    s.update(epochs=EPOCHS, patience=PATIENCE, select="best_loss")
-    reasons.append(
-        f"up to {EPOCHS} epochs, stopping after {PATIENCE} with neither a better validation "
-        "accuracy nor a lower validation loss (validation never shares a group with training); "
-        "the epoch with the lowest validation loss is tested"
-    )
+    sizing = size_training(n)
+    s.update(sizing)
+    if sizing["select"] == "last" and "crop_s" not in s:
+        s["shift_s"] = round(fc.duration * SHIFT_SHARE, 3)
+        reasons.append(
+            f"a small set of short clips: each moved in time by up to {s['shift_s']:g} s "
+            "(a sound is the same sound anywhere in the clip)"
+        )
+    if sizing["batch"] < BATCH:
+        reasons.append(
+            f"about {training_clips(n)} training clips: batches of {sizing['batch']} (an epoch "
+            f"of {steps_per_epoch(training_clips(n), sizing['batch'])} steps), {sizing['epochs']} "
+            f"epochs for at least {MIN_STEPS} optimiser steps"
+        )
+    if sizing["select"] == "last":
+        reasons.append(
+            f"a validation split of about {validation_clips(n)} clips is too small to choose an "
+            "epoch: the whole cosine schedule is trained and the last epoch is kept"
+        )
+    else:
+        reasons.append(
+            f"up to {sizing['epochs']} epochs, stopping after {PATIENCE} with neither a better "
+            "validation accuracy nor a lower validation loss (validation never shares a group "
+            "with training); the epoch with the lowest validation loss is tested"
+        )
     return Recipe(s, tuple(reasons), proposal)
+
+
+def training_clips(n: int, val_fraction: float = 0.1, test_fraction: float = 0.1) -> int:
+    """About how many of ``n`` clips the default splits train on."""
+    return max(2, round(n * (1.0 - val_fraction - test_fraction)))
+
+
+def validation_clips(n: int, val_fraction: float = 0.1) -> int:
+    return round(n * val_fraction)
+
+
+def steps_per_epoch(n_train: int, batch: int) -> int:
+    """Optimiser steps of an epoch, as the loop counts them (a last batch of one is dropped)."""
+    return max(1, n_train // batch + (1 if n_train % batch > 1 else 0))
+
+
+def size_training(n: int) -> dict:
+    """Batch, epochs, patience and kept epoch for a set of ``n`` clips (default splits).
+
+    The batch is the largest power of two that gives an epoch ``BATCHES_PER_EPOCH`` steps,
+    between ``MIN_BATCH`` and ``BATCH``; the epochs are ``EPOCHS`` or as many as make
+    ``MIN_STEPS`` steps (at most ``MAX_EPOCHS``). Sets whose validation split has fewer than
+    ``SMALL_VALIDATION`` clips train every epoch and keep the last (no early stop).
+    """
+    n_train = training_clips(n)
+    batch = BATCH
+    while batch > MIN_BATCH and n_train < batch * BATCHES_PER_EPOCH:
+        batch //= 2
+    epochs = min(MAX_EPOCHS, max(EPOCHS, math.ceil(MIN_STEPS / steps_per_epoch(n_train, batch))))
+    if validation_clips(n) < SMALL_VALIDATION:
+        return {"batch": batch, "epochs": epochs, "patience": 0, "select": "last"}
+    return {"batch": batch, "epochs": epochs, "patience": PATIENCE, "select": "best_loss"}
 
 
 #: the run settings a recipe may set; those it leaves out this time return to their defaults
@@ -125,12 +191,14 @@ RECIPE_KEYS = (
     "features",
     "steps",
     "crop_s",
+    "shift_s",
     "augment",
     "mixup",
     "label_smoothing",
     "epochs",
     "patience",
     "select",
+    "batch",
 )
 
 

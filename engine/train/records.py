@@ -22,6 +22,7 @@ import torch
 
 from engine.atomic import atomic_path
 from engine.models.registry import count_params
+from engine.train.chance import warning_from_metrics
 from engine.train.checkpoint import save_checkpoint
 from engine.train.events import (
     Checkpointed,
@@ -188,7 +189,12 @@ class RunRecords:
             model=t.spec,
             class_names=t.class_names,
             feature_config=t.feature_config,
-            metrics={"history": t.history},
+            metrics={  # what chance_warning needs of a checkpoint (classify, the Live tab)
+                "history": t.history,
+                "n_train": len(t.splits["train"]),
+                "n_val": len(t.splits["val"]),
+                "spiking": t.spiking,
+            },
             state=st,
             weights=t.model.state_dict(),
             optimizer=t.opt.state_dict(),
@@ -200,6 +206,7 @@ class RunRecords:
         t = self.t
         st = t.state
         metrics = self.write_metrics(status, test)
+        warning = metrics.get("warning") or ""
         ev = RunFinished(
             status=status,
             epochs_done=st["epoch"],
@@ -210,7 +217,10 @@ class RunRecords:
             test_confusion=test["confusion"] if test else None,
             total_time_s=st["elapsed"],
             run_dir=str(t.run_dir),
+            warning=warning,
         )
+        if warning:
+            self.log(f"warning: {warning}")
         if test:
             self.log(
                 f"finished ({status}): test accuracy {test['acc']:.4f} on {test['n']} examples"
@@ -265,6 +275,8 @@ class RunRecords:
                 "recall": test["recall"].tolist(),
                 "f1": test["f1"].tolist(),
             }
+        if status != "running":
+            metrics["warning"] = warning_from_metrics(metrics)
         self.files.metrics(metrics)
         return metrics
 

@@ -176,6 +176,7 @@ def _run_trial(study, storage, spec: SweepSpec, trial, stop, data):
     beat = _Heartbeat(storage, trial._trial_id, HEARTBEAT_S)
     params: dict = {}
     state, message, values = "FAIL", "", []
+    result = None
     trial_stop = threading.Event()
     try:
         params = suggest(trial, spec.space)
@@ -188,7 +189,6 @@ def _run_trial(study, storage, spec: SweepSpec, trial, stop, data):
         yield TrialStarted(number, params, str(run), retry_of if resume else None)
         gen = train_recorded(cfg, run, resume=resume, stop=trial_stop, data=data)
         pruned = False
-        result = None
         while True:
             try:
                 ev = next(gen)
@@ -220,8 +220,11 @@ def _run_trial(study, storage, spec: SweepSpec, trial, stop, data):
     finally:
         beat.close()
     value = max(values) if values else None
+    warning = (result.metrics.get("warning") or "") if state == "COMPLETE" and result else ""
     if message:
         trial.set_user_attr("error", message)
+    if warning:
+        trial.set_user_attr("warning", warning)
     if state == "COMPLETE" and value is not None:
         study.tell(trial, value)
     elif state == "PRUNED":
@@ -232,7 +235,7 @@ def _run_trial(study, storage, spec: SweepSpec, trial, stop, data):
         if message == "stopped":  # asked to stop: queue it again, resumed from its checkpoint
             storage.get_heartbeat_stale_trial_callback()(study, storage.get_trial(trial._trial_id))
     finished = TrialFinished(
-        number, state, value, params, time.perf_counter() - t0, str(run), message
+        number, state, value, params, time.perf_counter() - t0, str(run), message, warning
     )
     yield finished
     return finished

@@ -47,6 +47,7 @@ class TrialFinished:
     seconds: float
     run_dir: str
     message: str = ""  # why it failed
+    warning: str = ""  # the trained model is no better than chance (engine.train.chance)
 
 
 @dataclass(frozen=True)

@@ -18,9 +18,11 @@ from app.panels.training_setup import MODEL_TITLES, SetupPane
 from engine.device import available_devices
 from engine.models.registry import MODELS
 from engine.train.config import RunConfig, load_config, save_config, tomllib
-from engine.train.recipe import CROP_S, EPOCHS, SPECTROGRAM_STEPS
+from engine.train.recipe import CROP_S, SPECTROGRAM_STEPS, size_training
 
 WAIT_MS = 30_000
+#: how the recipe sizes training for the six clips of each set written here
+SIX = size_training(6)
 
 
 def _tones(folder, seconds: float, rate: int, n: int = 3) -> str:
@@ -67,7 +69,11 @@ def test_choosing_data_fills_in_the_recommended_network(qtbot, pane, long_set, s
     assert (f["kind"], f["sample_rate"], f["duration"]) == ("logmel", 22_050, 5.0)
     assert (f["n_fft"], f["hop_length"], f["n_mels"]) == (512, 256, 64)
     assert (cfg.model, cfg.steps, cfg.crop_s) == ("scnn_gap", SPECTROGRAM_STEPS, CROP_S)
-    assert cfg.mixup > 0 and cfg.select == "best_loss" and cfg.epochs == EPOCHS
+    assert cfg.mixup > 0 and (cfg.select, cfg.epochs, cfg.batch) == (
+        SIX["select"],
+        SIX["epochs"],
+        SIX["batch"],
+    )
     assert pane.chosen.isVisible()
     assert "5 s clips" in pane.chosen.text() and "scnn_gap" in pane.chosen.text()
     # another data set: its own recipe, and nothing of the first one's (no crops of 1-s clips)
@@ -93,7 +99,7 @@ def test_a_hand_edited_field_survives_a_later_proposal(qtbot, pane, long_set, sh
     with qtbot.waitSignal(pane.featuresProposed, timeout=WAIT_MS):
         qtbot.mouseClick(pane.propose, Qt.MouseButton.LeftButton)
     cfg = pane.config()
-    assert (cfg.features["duration"], cfg.epochs, cfg.model) == (5.0, EPOCHS, "scnn_gap")
+    assert (cfg.features["duration"], cfg.epochs, cfg.model) == (5.0, SIX["epochs"], "scnn_gap")
     assert pane.defaults.touched == set()
 
 

@@ -63,9 +63,9 @@ def _env(cache: Path) -> dict:
     return env
 
 
-def _train(tmp: Path, digits: Path, out: str, epochs: int, *extra: str, **popen):
+def _train(tmp: Path, digits: Path, out: str, epochs: int, *extra: str, settings: str = ""):
     cfg = tmp / f"config-{epochs}.toml"
-    cfg.write_text(CONFIG.format(epochs=epochs))
+    cfg.write_text(settings + CONFIG.format(epochs=epochs))
     cmd = [sys.executable, "-m", "app.cli", "train", "--config", str(cfg)]
     cmd += ["--data", f"mnist:{digits}", "--out", str(tmp / out), "--quiet", *extra]
     return cmd, _env(tmp / "cache")
@@ -92,9 +92,11 @@ def test_shard_covers_the_batch_and_weights_make_the_global_mean():
     assert cmd[-4:] == ["app.cli", "train", "--data", "x"]
 
 
-def test_two_processes_equal_one(tmp_path, digits):
-    _run(*_train(tmp_path, digits, "one", 1))
-    _run(*_train(tmp_path, digits, "two", 1, "--nproc", "2"))
+# the recipe's regularisers too: every rank mixes the whole global batch with the same draws
+@pytest.mark.parametrize("settings", ["", "mixup = 0.4\nlabel_smoothing = 0.1\n"])
+def test_two_processes_equal_one(tmp_path, digits, settings):
+    _run(*_train(tmp_path, digits, "one", 1, settings=settings))
+    _run(*_train(tmp_path, digits, "two", 1, "--nproc", "2", settings=settings))
     one = load_checkpoint(tmp_path / "one" / "checkpoint.pt")
     two = load_checkpoint(tmp_path / "two" / "checkpoint.pt")
     assert one.weights.keys() == two.weights.keys()

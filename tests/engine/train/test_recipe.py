@@ -2,8 +2,7 @@
 
 from __future__ import annotations
 
-import dataclasses
-
+import digitkit
 import numpy as np
 import pytest
 import soundfile as sf
@@ -97,28 +96,10 @@ def test_crop_helpers():
     assert torch.allclose(mixed, lam * x + (1 - lam) * x[partner])
 
 
-@dataclasses.dataclass(frozen=True)
-class _Set:
-    x: np.ndarray
-    y: np.ndarray
-    splits: dict
-    class_names: list
-    feature_config: FeatureConfig
-    spec: str = "sklearn:digits"
-
-
 @pytest.fixture(scope="module")
 def digit_spectra():
     """scikit-learn's digits as 8-band, 8-frame 'spectrograms' (real data, audio timing)."""
-    from sklearn.datasets import load_digits
-
-    d = load_digits()
-    x = (d.images / 16.0).astype(np.float32)[:, None]
-    order = np.random.default_rng(0).permutation(len(d.target))
-    splits = {"train": order[:500], "val": order[500:600], "test": order[600:800]}
-    fc = FeatureConfig(kind="logmel", n_mels=8, sample_rate=8000, hop_length=128, duration=0.112)
-    assert fc.shape() == (8, 8)
-    return _Set(x, d.target.astype(np.int64), splits, [str(i) for i in range(10)], fc)
+    return digitkit.digit_spectra()
 
 
 def _run(cfg, run_dir, data):
@@ -154,3 +135,71 @@ def test_crops_and_mixup_train_and_the_predictor_averages_over_crops(digit_spect
     assert plain.metrics["history"][0]["train_loss"] != mixed.metrics["history"][0]["train_loss"]
     with pytest.raises(ConfigError, match="mixup"):
         RunConfig(mixup=-1.0)
+
+
+def test_small_sets_get_small_batches_more_epochs_and_keep_the_last_epoch(tmp_path):
+    from engine.train.recipe import BATCH, MIN_STEPS, size_training, steps_per_epoch
+
+    # a person's folder of 3 classes x 20 clips: 48 training clips, 6 validation clips
+    small = size_training(60)
+    assert small == {"batch": 8, "epochs": 50, "patience": 0, "select": "last"}
+    assert steps_per_epoch(48, 8) * small["epochs"] >= MIN_STEPS
+    # Kitchen20 (1,064 clips) and FSDD (3,000) keep the recipe they were measured with
+    for n in (1064, 3000):
+        assert size_training(n) == {
+            "batch": BATCH,
+            "epochs": 30,
+            "patience": 6,
+            "select": "best_loss",
+        }
+    # the loop counts the same steps (a last batch of one is dropped)
+    assert [steps_per_epoch(n, 8) for n in (16, 17, 18)] == [2, 2, 3]
+    for c in ("a", "b", "c"):
+        (tmp_path / c).mkdir()
+        for i in range(20):
+            sf.write(tmp_path / c / f"{i}.wav", np.zeros(8000, np.float32), 8000)
+    cfg, recipe = apply_recipe(RunConfig(data="x"), open_source(f"folder:{tmp_path}"))
+    assert (cfg.batch, cfg.epochs, cfg.select, cfg.patience) == (8, 50, "last", 0)
+    assert any("batches of 8" in line for line in recipe.reasons)
+    mine, _ = apply_recipe(
+        RunConfig(data="x", batch=32), open_source(f"folder:{tmp_path}"), {"batch"}
+    )
+    assert mine.batch == 32  # a batch the user gave wins
+
+
+def test_random_shifts_move_each_example_and_repeat_its_edge():
+    from engine.train.crops import random_shifts, shift_frames
+
+    fc = FeatureConfig(sample_rate=8000, hop_length=128).to_dict()
+    assert shift_frames(0.16, fc) == 10 and shift_frames(0.0, fc) == 0
+    assert shift_frames(0.5, {"kind": "image"}) == 0
+    x = torch.arange(1, 13, dtype=torch.float32).repeat(4, 1, 2, 1)  # [4, 1, 2, 12]
+    g = torch.Generator().manual_seed(3)
+    y = random_shifts(x, 3, g)
+    again = random_shifts(x, 3, torch.Generator().manual_seed(3))
+    assert torch.equal(y, again)  # seeded
+    base = torch.arange(12)
+    shifts = set()
+    for row in y[:, 0, 0]:  # each row is 1..12 moved by one s in -3..3, edges repeated
+        s = [s for s in range(-3, 4) if torch.equal(row, 1.0 + (base - s).clamp(0, 11))]
+        assert len(s) == 1, row
+        shifts.add(s[0])
+    assert len(shifts) > 1  # each example draws its own shift
+    assert torch.equal(y[:, 0, 0], y[:, 0, 1])  # every band moves together
+    assert torch.equal(random_shifts(x, 0, g), x)
+
+
+def test_small_sets_of_short_clips_train_on_shifts_long_ones_on_crops(tmp_path):
+    for c in ("a", "b", "c"):
+        (tmp_path / c).mkdir()
+        for i in range(20):
+            sf.write(tmp_path / c / f"{i}.wav", np.zeros(8000, np.float32), 8000)
+    cfg, _ = apply_recipe(RunConfig(data="x"), open_source(f"folder:{tmp_path}"))
+    assert cfg.shift_s == pytest.approx(1 / 3, abs=1e-3) and cfg.crop_s == 0
+    long = tmp_path / "long"
+    for c in ("a", "b"):
+        (long / c).mkdir(parents=True)
+        for i in range(20):
+            sf.write(long / c / f"{i}.wav", np.zeros(5 * 22_050, np.float32), 22_050)
+    cfg, _ = apply_recipe(RunConfig(data="x"), open_source(f"folder:{long}"))
+    assert cfg.crop_s == 1.5 and cfg.shift_s == 0
