@@ -168,7 +168,7 @@ def _append(results: Path, row: dict) -> None:
 
 def main() -> None:
     p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    p.add_argument("--data", required=True)
+    p.add_argument("--data", help="the set to draw from (not needed with --table)")
     p.add_argument("--classes", default="3,5")
     p.add_argument("--clips", default="5,10,20,40")
     p.add_argument("--draws", type=int, default=10)
@@ -186,6 +186,8 @@ def main() -> None:
     if args.table:
         print(table(results))
         return
+    if not args.data:
+        p.error("--data is needed to run (or give --table)")
     out.mkdir(parents=True, exist_ok=True)
     done = set()
     if results.exists():

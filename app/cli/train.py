@@ -219,7 +219,7 @@ def run(args) -> int:
     if env_group() is not None:
         guard_rank()  # a rank: first of all, never outlive the launcher
     elif args.nproc > 1:
-        return _relaunch(args.nproc)
+        return _relaunch(args.argv, args.nproc)
 
     cfg = _config(args)
     if args.cv:
@@ -278,14 +278,14 @@ def run(args) -> int:
     return 0 if result is not None and result.status != "stopped" else 130
 
 
-def _relaunch(nproc: int) -> int:
+def _relaunch(argv: list[str], nproc: int) -> int:
     """Run this same command in ``nproc`` processes: torchrun's agent in this process (its ranks
     die with it, engine.train.launcher). Ctrl-C, SIGTERM or SIGHUP stop every rank (a rank stops
     after its batch on SIGINT, keeping the checkpoint) and end with one line."""
     from engine.train.distributed import torchrun_args
     from engine.train.launcher import run_torchrun
 
-    argv = sys.argv[sys.argv.index("train") + 1 :]
+    argv = argv[argv.index("train") + 1 :]
     keep, skip = [], False
     for a in argv:
         if skip:

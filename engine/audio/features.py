@@ -68,7 +68,8 @@ class FeatureConfig:
     align : {"pad", "trim", "centre"}
         Where a clip sits in ``duration`` (see ``engine.audio.load.load_audio``).
     trim_silence : bool
-        Cut leading/trailing silence before fixing the length.
+        Cut leading/trailing silence (and a microphone's noise floor) before fixing the
+        length, so a sound sits in the clip where ``align`` puts it wherever it was recorded.
     n_mfcc, n_fft, hop_length, n_mels : int
         MFCC count, FFT/window length and hop (samples), mel bands.
     fmin, fmax : float, float or None
@@ -361,11 +362,11 @@ def compute_features(y: np.ndarray, cfg: FeatureConfig) -> np.ndarray:
 
 def prepare_clip(y: np.ndarray, sr: int, cfg: FeatureConfig) -> np.ndarray:
     """Resample, trim silence and fix the length of a waveform as ``cfg`` asks."""
-    from engine.audio.load import fit_length, resample, trim_silence_edges
+    from engine.audio.load import TRIM_MARGIN_DB, fit_length, resample, trim_silence_edges
 
     y = resample(np.asarray(y, dtype=np.float32), int(sr), cfg.sample_rate)
     if cfg.trim_silence:
-        y = trim_silence_edges(y)
+        y = trim_silence_edges(y, margin_db=TRIM_MARGIN_DB)
     return fit_length(y, cfg.n_samples(), cfg.align)
 
 

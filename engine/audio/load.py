@@ -171,7 +171,8 @@ def load_audio(
         ``"trim"`` keeps the end (zeros prepended, or the start cut); ``"centre"`` keeps the
         middle (pads or crops both sides equally).
     trim_silence : bool
-        Cut leading and trailing silence (frames 60 dB below the loudest) before fixing length.
+        Cut leading and trailing silence before fixing length: frames 60 dB below the loudest
+        or within ``TRIM_MARGIN_DB`` of the clip's noise floor (``trim_silence_edges``).
 
     Returns
     -------
@@ -192,7 +193,7 @@ def load_audio(
         y = resample(y, sr, int(sample_rate))
         sr = int(sample_rate)
     if trim_silence:
-        y = trim_silence_edges(y)
+        y = trim_silence_edges(y, margin_db=TRIM_MARGIN_DB)
     if duration is not None:
         y = fit_length(y, int(round(float(duration) * sr)), align)
     return np.ascontiguousarray(y, dtype=np.float32), sr
@@ -351,13 +352,26 @@ def fit_length(y: np.ndarray, n: int, align: str = "pad") -> np.ndarray:
     return out
 
 
+#: a trimmed clip keeps the frames this far above its noise floor (the live level gate's margin)
+TRIM_MARGIN_DB = 12.0
+#: ... but never cuts a frame within this of the loudest one
+TRIM_KEEP_DB = 30.0
+
+
 def trim_silence_edges(
-    y: np.ndarray, top_db: float = 60.0, frame_length: int = 512, hop_length: int = 128
+    y: np.ndarray,
+    top_db: float = 60.0,
+    frame_length: int = 512,
+    hop_length: int = 128,
+    margin_db: float | None = None,
 ) -> np.ndarray:
     """Cut leading and trailing frames quieter than ``top_db`` below the loudest frame.
 
     Same rule as ``librosa.effects.trim`` (RMS per frame against the maximum); an all-silent
-    clip comes back unchanged rather than empty.
+    clip comes back unchanged rather than empty. With ``margin_db`` a frame must also rise that
+    far above the clip's noise floor (its 10th-percentile frame), as the live level gate asks
+    of a sound: a microphone's hiss 40 dB under the word is cut too, while frames within
+    ``TRIM_KEEP_DB`` of the loudest always stay.
     """
     y = np.asarray(y, dtype=np.float32)
     if len(y) == 0:
@@ -374,7 +388,12 @@ def trim_silence_edges(
     peak = rms.max()
     if peak <= 0:
         return y
-    loud = np.flatnonzero(20 * np.log10(np.maximum(rms, 1e-10) / peak) > -top_db)
+    level = 20 * np.log10(np.maximum(rms, 1e-10) / peak)
+    cut = -float(top_db)
+    if margin_db is not None:
+        floor = float(np.percentile(level, 10))
+        cut = min(-TRIM_KEEP_DB, max(cut, floor + float(margin_db)))
+    loud = np.flatnonzero(level > cut)
     start = int(loud[0] * hop_length)
     end = min(len(y), int((loud[-1] + 1) * hop_length))
     return y[start:end] if end > start else y

@@ -64,8 +64,6 @@ class RunConfig:
     clips the gradient norm. ``mixup`` > 0 mixes pairs of training examples and their labels
     with a weight drawn from Beta(mixup, mixup). ``crop_s`` > 0 trains on random crops of that
     many seconds of each clip's features and tests on the mean over overlapping crops.
-    ``shift_s`` > 0 moves each training example in time by a random amount of up to that many
-    seconds (either way; the uncovered frames repeat the edge frame).
     """
 
     data: str = ""
@@ -99,7 +97,6 @@ class RunConfig:
     label_smoothing: float = 0.0
     mixup: float = 0.0
     crop_s: float = 0.0
-    shift_s: float = 0.0
     class_weighting: str = "none"
     seed: int = 0
     device: str = "auto"
@@ -219,8 +216,6 @@ def _check(c: RunConfig) -> None:
         raise ConfigError(f"mixup: {c.mixup} must lie in [0, 10] (Beta alpha; 0 = off)")
     if not 0.0 <= c.crop_s <= 600.0:
         raise ConfigError(f"crop_s: {c.crop_s} must be 0 (whole clips) or a length in seconds")
-    if not 0.0 <= c.shift_s <= 600.0:
-        raise ConfigError(f"shift_s: {c.shift_s} must be 0 (no shifts) or a length in seconds")
     if not 0 < c.gamma <= 1:
         raise ConfigError(f"gamma: {c.gamma} must lie in (0, 1]")
     for name in ("val_fraction", "test_fraction"):

@@ -39,31 +39,6 @@ def random_crops(x: torch.Tensor, frames: int, generator: torch.Generator | None
     return torch.gather(x, -1, idx.to(x.device))
 
 
-def shift_frames(shift_s: float, feature_config: dict | None) -> int:
-    """Frames in ``shift_s`` seconds of features made with ``feature_config`` (0: no shifts)."""
-    fc = feature_config or {}
-    if shift_s <= 0 or fc.get("kind", "image") == "image" or not fc.get("hop_length"):
-        return 0
-    return int(round(shift_s * int(fc["sample_rate"]) / int(fc["hop_length"])))
-
-
-def random_shifts(x: torch.Tensor, frames: int, generator: torch.Generator | None) -> torch.Tensor:
-    """Each example of ``x [B, ..., T]`` moved in time by a random ``-frames..frames`` frames;
-    the frames it uncovers repeat its edge frame (the quiet before or after a sound).
-
-    A person's recordings hold the sound wherever it was made (``record`` starts the clip, the
-    word follows), while ``listen`` centres each sound it finds: shifts teach the network that
-    a sound is the same sound anywhere in the clip.
-    """
-    b, t = x.shape[0], x.shape[-1]
-    if frames <= 0 or t < 2:
-        return x
-    shift = torch.randint(-frames, frames + 1, (b,), generator=generator)
-    idx = (torch.arange(t)[None, :] - shift[:, None]).clamp(0, t - 1)
-    idx = idx.view(b, *([1] * (x.dim() - 2)), t).expand(*x.shape)
-    return torch.gather(x, -1, idx.to(x.device))
-
-
 def crop_starts(total: int, frames: int) -> list[int]:
     """Starts of the test windows: half a crop apart, the last flush with the end."""
     if frames <= 0 or frames >= total:

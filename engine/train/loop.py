@@ -61,8 +61,6 @@ from engine.train.crops import (
     crop_views,
     mixup_batch,
     random_crops,
-    random_shifts,
-    shift_frames,
 )
 from engine.train.events import (
     Checkpointed,
@@ -163,7 +161,6 @@ class _Trainer:
         self.crop = crop_frames(cfg.crop_s, self.feature_config, self.input_shape[-1])
         if self.crop:  # the model sees crops; tests average over them
             self.input_shape = (*self.input_shape[:-1], self.crop)
-        self.shift = shift_frames(cfg.shift_s, self.feature_config)
         self.spec = {
             "name": cfg.model,
             "input_shape": list(self.input_shape),
@@ -385,8 +382,6 @@ class _Trainer:
     def _step(self, idx: np.ndarray, g, gd) -> tuple[float, int]:
         cfg = self.cfg
         xb = random_crops(self.x[idx], self.crop, g)
-        if self.shift:
-            xb = random_shifts(xb, self.shift, g)
         yb = self.y[idx]
         if self.augment is not None:
             from engine.audio.augment import spec_augment

@@ -61,8 +61,6 @@ MAX_EPOCHS = 200
 #: a validation split of fewer clips cannot pick an epoch or stop a run (a few clips per
 #: class move in steps of 10-30 %): the run trains its whole schedule and keeps the last epoch
 SMALL_VALIDATION = 30
-#: small sets of uncropped clips train on random time shifts of up to this share of a clip
-SHIFT_SHARE = 1 / 3
 
 
 @dataclass(frozen=True)
@@ -128,10 +126,10 @@ def recommend(source, *, twin: bool = False) -> Recipe | None:
     sizing = size_training(n)
     s.update(sizing)
     if sizing["select"] == "last" and "crop_s" not in s:
-        s["shift_s"] = round(fc.duration * SHIFT_SHARE, 3)
+        s["features"]["trim_silence"] = True
         reasons.append(
-            f"a small set of short clips: each moved in time by up to {s['shift_s']:g} s "
-            "(a sound is the same sound anywhere in the clip)"
+            "a small set of short clips: silence trimmed from each clip's ends, so every sound "
+            f"sits in its {fc.duration:g} s ({fc.align}) as listen places what it hears"
         )
     if sizing["batch"] < BATCH:
         reasons.append(
@@ -191,7 +189,6 @@ RECIPE_KEYS = (
     "features",
     "steps",
     "crop_s",
-    "shift_s",
     "augment",
     "mixup",
     "label_smoothing",

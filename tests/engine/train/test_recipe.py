@@ -167,39 +167,25 @@ def test_small_sets_get_small_batches_more_epochs_and_keep_the_last_epoch(tmp_pa
     assert mine.batch == 32  # a batch the user gave wins
 
 
-def test_random_shifts_move_each_example_and_repeat_its_edge():
-    from engine.train.crops import random_shifts, shift_frames
-
-    fc = FeatureConfig(sample_rate=8000, hop_length=128).to_dict()
-    assert shift_frames(0.16, fc) == 10 and shift_frames(0.0, fc) == 0
-    assert shift_frames(0.5, {"kind": "image"}) == 0
-    x = torch.arange(1, 13, dtype=torch.float32).repeat(4, 1, 2, 1)  # [4, 1, 2, 12]
-    g = torch.Generator().manual_seed(3)
-    y = random_shifts(x, 3, g)
-    again = random_shifts(x, 3, torch.Generator().manual_seed(3))
-    assert torch.equal(y, again)  # seeded
-    base = torch.arange(12)
-    shifts = set()
-    for row in y[:, 0, 0]:  # each row is 1..12 moved by one s in -3..3, edges repeated
-        s = [s for s in range(-3, 4) if torch.equal(row, 1.0 + (base - s).clamp(0, 11))]
-        assert len(s) == 1, row
-        shifts.add(s[0])
-    assert len(shifts) > 1  # each example draws its own shift
-    assert torch.equal(y[:, 0, 0], y[:, 0, 1])  # every band moves together
-    assert torch.equal(random_shifts(x, 0, g), x)
-
-
-def test_small_sets_of_short_clips_train_on_shifts_long_ones_on_crops(tmp_path):
+def test_small_sets_of_short_clips_are_trimmed_long_ones_cropped(tmp_path):
     for c in ("a", "b", "c"):
         (tmp_path / c).mkdir()
         for i in range(20):
             sf.write(tmp_path / c / f"{i}.wav", np.zeros(8000, np.float32), 8000)
     cfg, _ = apply_recipe(RunConfig(data="x"), open_source(f"folder:{tmp_path}"))
-    assert cfg.shift_s == pytest.approx(1 / 3, abs=1e-3) and cfg.crop_s == 0
+    assert cfg.features["trim_silence"] and cfg.crop_s == 0
     long = tmp_path / "long"
     for c in ("a", "b"):
         (long / c).mkdir(parents=True)
         for i in range(20):
             sf.write(long / c / f"{i}.wav", np.zeros(5 * 22_050, np.float32), 22_050)
     cfg, _ = apply_recipe(RunConfig(data="x"), open_source(f"folder:{long}"))
-    assert cfg.crop_s == 1.5 and cfg.shift_s == 0
+    assert cfg.crop_s == 1.5 and not cfg.features["trim_silence"]
+    # a large set keeps its clips as they are (FSDD's recipe is unchanged)
+    big = tmp_path / "big"
+    for c in ("a", "b"):
+        (big / c).mkdir(parents=True)
+        for i in range(200):
+            sf.write(big / c / f"{i}.wav", np.zeros(8000, np.float32), 8000)
+    cfg, _ = apply_recipe(RunConfig(data="x"), open_source(f"folder:{big}"))
+    assert not cfg.features["trim_silence"] and cfg.select == "best_loss"
