@@ -207,4 +207,11 @@ def _download(args) -> int:
     if result.cancelled:
         print("stopped: run the same command again to resume", file=sys.stderr)
         return 130
+    if result.total and not result.done:
+        print(
+            f"snn-explorer dataset: error: none of the {result.total:,} clips downloaded "
+            "(reasons above); the data set is empty",
+            file=sys.stderr,
+        )
+        return 1
     return 0

@@ -17,7 +17,8 @@ def add_feature_args(p) -> None:
     from engine.audio.features import KINDS, NORMALISE
 
     g = p.add_argument_group("features (defaults suit FSDD: 8 kHz speech, 1 s clips)")
-    g.add_argument("--kind", choices=[k for k in KINDS if k != "image"], help="mfcc or logmel")
+    kinds = [k for k in KINDS if k != "image"]
+    g.add_argument("--kind", choices=kinds, help=" or ".join([", ".join(kinds[:-1]), kinds[-1]]))
     g.add_argument("--sample-rate", type=int, metavar="HZ")
     g.add_argument("--duration", type=float, metavar="S", help="clip length in seconds")
     g.add_argument("--align", choices=["pad", "trim", "centre"], help="where a clip sits in it")

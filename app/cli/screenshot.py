@@ -9,7 +9,10 @@ import time
 
 def add_parser(sub) -> None:
     p = sub.add_parser("screenshot", help="render one tab of the main window to a PNG, offscreen")
-    p.add_argument("--tab", required=True, help="tab name: neuron, encoding, data, training, live")
+    from app.panels import TABS  # names only: no Qt is imported to build the parser
+
+    names = ", ".join(t[0] for t in TABS)
+    p.add_argument("--tab", required=True, help=f"tab name: {names}")
     p.add_argument("--out", required=True, help="output PNG file")
     p.add_argument("--size", default="1280x820", help="window size WxH (default 1280x820)")
     p.add_argument("--run", default=None, help="training tab: a run folder to show")

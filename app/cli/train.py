@@ -145,8 +145,30 @@ def _with_recipe(cfg, args):
             explicit |= set(tomllib.load(fh))
     cfg, recipe = apply_recipe(cfg, open_source(cfg.data), explicit, twin=args.twin)
     if recipe is not None and not args.quiet:
-        print("recipe: " + "\n        ".join(recipe.reasons), file=sys.stderr)
+        lines = list(recipe.reasons)
+        if args.twin:
+            lines.append(f"training the non-spiking twin {cfg.model}, all else equal")
+        kept = _kept_as_set(cfg, explicit)
+        if kept:
+            lines.append("kept as you set them (they win over the above): " + kept)
+        print("recipe: " + "\n        ".join(lines), file=sys.stderr)
     return cfg
+
+
+def _kept_as_set(cfg, explicit) -> str:
+    """``model = cnn, epochs = 5``: the recipe's settings the user gave, with their values."""
+    from engine.train.recipe import RECIPE_KEYS
+
+    out = []
+    for key in sorted(explicit):
+        top, _, sub = key.partition(".")
+        if top not in RECIPE_KEYS:
+            continue
+        value = getattr(cfg, top)
+        if sub:
+            value = value.get(sub) if isinstance(value, dict) else None
+        out.append(key if isinstance(value, dict) else f"{key} = {value}")
+    return ", ".join(out)
 
 
 class _Bar:

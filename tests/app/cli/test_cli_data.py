@@ -95,3 +95,24 @@ def test_features_with_augmented_copies(tmp_path, capsys):
     out = capsys.readouterr().out
     # 20 clips (16 train) + 2 copies of each training clip
     assert "52 examples" in out and "train 48" in out
+
+
+def test_data_info_into_a_closed_pipe_ends_quietly(tmp_path):
+    """``data info ... | head -0``: the reader is gone before the first line; no traceback."""
+    import subprocess
+    import sys
+    from pathlib import Path
+
+    root = make_folder(tmp_path / "set")
+    cmd = [sys.executable, "-m", "app", "data", "info", "--data", f"folder:{root}"]
+    proc = subprocess.Popen(
+        cmd,
+        cwd=Path(__file__).resolve().parents[3],
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+    )
+    proc.stdout.close()  # as `head` does when it has read enough
+    err = proc.stderr.read()
+    assert proc.wait(timeout=60) == 141, err
+    assert "Traceback" not in err and "BrokenPipe" not in err, err

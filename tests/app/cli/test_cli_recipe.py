@@ -35,12 +35,15 @@ def test_data_and_out_alone_train_with_the_recipe_and_twin_keeps_it(tmp_path, ca
     assert main(["train", "--data", spec, "--out", str(tmp_path / "snn"), *SMALL]) == 0
     err = capsys.readouterr().err
     assert "recipe: proposed features: 20 MFCC, 8000 Hz, 0.5 s clips" in err
+    # what the options override is said, with the values that are used
+    assert "kept as you set them (they win over the above): batch = 4, epochs = 1, steps = 2" in err
     snn = tomllib.loads((tmp_path / "snn" / "config.toml").read_text())
     assert snn["model"] == "csnn" and snn["mixup"] > 0
     # a dozen clips leave too few for validation to choose an epoch: the last one is kept
     assert snn["select"] == "last" and snn["patience"] == 0
     assert snn["features"]["duration"] == 0.5 and snn["augment"]["spec_masks"] == 2
     assert main(["train", "--data", spec, "--out", str(tmp_path / "ann"), "--twin", *SMALL]) == 0
+    assert "training the non-spiking twin cnn, all else equal" in capsys.readouterr().err
     ann = tomllib.loads((tmp_path / "ann" / "config.toml").read_text())
     assert ann["model"] == "cnn"
     assert {k: v for k, v in ann.items() if k != "model"} == {

@@ -295,6 +295,26 @@ def _cli(out: Path, tmp_path: Path, url: str) -> list[str]:
     ]
 
 
+def test_a_download_that_gets_no_clip_fails(tmp_path, media_server):
+    """Two clips, neither on the server: the command says so and exits 1, not 0."""
+    media = tmp_path / "media"
+    media.mkdir()
+    out = make_manifest(
+        tmp_path, [("goneGONE001", 0.5, 2.5, "/t/a"), ("goneGONE002", 0, 2, "/t/b")]
+    )
+    server = media_server(media, {})
+    done = subprocess.run(
+        _cli(out, tmp_path, server.url("{ytid}.flac")), capture_output=True, text=True, timeout=120
+    )
+    assert done.returncode == 1, (done.stdout, done.stderr)
+    assert "done 0 of 2, failed 2" in done.stdout
+    assert (
+        done.stderr.strip()
+        .splitlines()[-1]
+        .startswith("snn-explorer dataset: error: none of the 2 clips downloaded")
+    )
+
+
 @pytest.mark.slow
 def test_killed_cli_download_resumes_exactly_once(tmp_path, media_server):
     media = tmp_path / "media"
