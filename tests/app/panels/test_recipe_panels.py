@@ -13,6 +13,7 @@ from engine.audio.feature_proposal import propose_features
 from engine.device import available_devices
 from engine.train.config import RunConfig
 from engine.train.cross_validation import cross_validate
+from engine.train.recipe import size_training
 
 
 def _tones(folder, seconds, rate, n=3):
@@ -50,7 +51,8 @@ def test_setup_fills_in_the_proposed_features(qtbot, tmp_path):
     assert cfg.features["kind"] == "logmel" and cfg.features["sample_rate"] == 22_050
     assert cfg.features["duration"] == 5.0 and cfg.features["n_fft"] == 512
     # "From data" applies the whole recipe again, hand edits included; the rest stays
-    assert cfg.features["hop_length"] == 256 and cfg.epochs == 30 and cfg.lr == 0.01
+    sized = size_training(6)  # the recipe's epochs for these six clips
+    assert cfg.features["hop_length"] == 256 and cfg.epochs == sized["epochs"] and cfg.lr == 0.01
     assert pane.propose.isEnabled()
     assert pane.jobs.stop_all(10_000)  # the job's thread has ended before the pane goes
 
