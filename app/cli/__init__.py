@@ -58,6 +58,19 @@ def build_parser() -> argparse.ArgumentParser:
     return parser
 
 
+def _no_display() -> str:
+    """Why the window cannot open here (Linux with no display and no Qt platform), or ""."""
+    if not sys.platform.startswith("linux"):
+        return ""
+    if any(os.environ.get(v) for v in ("DISPLAY", "WAYLAND_DISPLAY", "QT_QPA_PLATFORM")):
+        return ""
+    return (
+        "no display to open the window on (DISPLAY and WAYLAND_DISPLAY are unset): run it in a "
+        "desktop session, under Xvfb (xvfb-run snn-explorer), or render a tab with "
+        "'snn-explorer screenshot --tab training --out shot.png'; every command works without one"
+    )
+
+
 def main(argv: list[str] | None = None) -> int:
     parser = build_parser()
     args = parser.parse_args(argv)
@@ -67,6 +80,10 @@ def main(argv: list[str] | None = None) -> int:
         format="%(levelname)s %(name)s: %(message)s",
     )
     if args.command is None:
+        why = _no_display()
+        if why:
+            print(f"snn-explorer: {why}", file=sys.stderr)
+            return 1
         from app.main_window import run_gui
 
         return run_gui()

@@ -239,6 +239,9 @@ def fsdd_source(path: str, spec: str | None = None) -> AudioSource:
     spec = spec or f"fsdd:{path}"
     if not os.path.isdir(path):
         raise DataError(f"{spec}: {path} is not a folder")
+    inner = os.path.join(path, "recordings")
+    if os.path.isdir(inner) and not any(_FSDD_NAME.match(n) for n in os.listdir(path)):
+        path = inner  # the data set's own root (a clone of free-spoken-digit-dataset)
     entries, skipped = [], []
     for name in sorted(os.listdir(path)):
         if _hidden(name):

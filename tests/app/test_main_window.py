@@ -148,6 +148,21 @@ def test_version(capsys):
     assert capsys.readouterr().out.strip() == f"snn-explorer {__version__}"
 
 
+def test_no_display_is_one_line_not_a_qt_abort():
+    """``snn-explorer`` on a Linux machine with no display: one line saying what to do."""
+    import os
+
+    env = {k: v for k, v in os.environ.items() if k not in ("DISPLAY", "WAYLAND_DISPLAY")}
+    env.pop("QT_QPA_PLATFORM", None)
+    done = subprocess.run(
+        [sys.executable, "-m", "app"], env=env, capture_output=True, text=True, timeout=60
+    )
+    assert done.returncode == 1 and done.stdout == ""
+    lines = done.stderr.strip().splitlines()
+    assert len(lines) == 1 and lines[0].startswith("snn-explorer: no display"), done.stderr
+    assert "xvfb-run" in lines[0] and "screenshot" in lines[0]
+
+
 def test_unknown_option_and_tab_are_one_line_exit_2(capsys, tmp_path):
     with pytest.raises(SystemExit) as done:
         main(["--bogus"])

@@ -181,6 +181,13 @@ def test_fsdd_layout_generated(tmp_path):
     assert len(sp["test"]) == 40
     test_names = {src.items[i].path.rsplit("_", 1)[1] for i in sp["test"]}
     assert test_names == {"0.wav", "4.wav"}
+    # the data set's root (recordings/ inside, as a clone of it has) is read the same
+    root = tmp_path.parent / "free-spoken-digit-dataset"
+    root.mkdir()
+    (root / "README.md").write_text("FSDD")
+    tmp_path.rename(root / "recordings")
+    again = open_source(f"fsdd:{root}")
+    assert len(again) == 80 and again.items[0].path.startswith(str(root / "recordings"))
 
 
 def test_fsdd_real_summary_and_official_split(fsdd_dir):
