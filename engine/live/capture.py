@@ -94,8 +94,8 @@ def refresh_devices() -> None:
 
 
 NO_DEVICE = (
-    "no audio capture device found: connect a microphone (then refresh the device list), "
-    "or open an audio file to classify it"
+    "no audio capture device found: connect a microphone, then refresh the device list "
+    "(--list-devices on the command line)"
 )
 
 
