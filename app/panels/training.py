@@ -37,7 +37,7 @@ from app.panels.training_runs import RunsPane
 from app.panels.training_setup import SetupColumn, SetupPane
 from app.panels.training_sweep import SweepPanel
 from app.panels.training_traces import TracesView
-from app.panels.training_views import ConfusionView, CurvesView, progress_text
+from app.panels.training_views import NO_RUN, ConfusionView, CurvesView, progress_text
 from app.settings import read_value
 from app.workers import EventBuffer, PanelJobs, WorkerHandle
 from engine.device import available_devices
@@ -115,7 +115,7 @@ class TrainingPanel(QWidget):
         self.progress = QProgressBar()
         self.progress.setRange(0, 1000)
         self.progress.setTextVisible(True)
-        self.progress.setFormat("no run")
+        self.progress.setFormat(NO_RUN)
         # beside the result: one orange line when the model is no better than chance
         self.result_warning = QLabel()
         self.result_warning.setObjectName("resultWarning")
@@ -349,6 +349,7 @@ class TrainingPanel(QWidget):
         self.resume_button.setEnabled(not running and has_ckpt)
         self.export_checkpoint_button.setEnabled(not running and has_ckpt)
         self.report_button.setEnabled(not running and bool(h.run_dir))
+        self.export_plots_button.setEnabled(running or bool(h.run_dir))  # nothing drawn yet
         self.export_model_button.setEnabled(not running and has_ckpt)
 
     def show_error(self, text: str) -> None:

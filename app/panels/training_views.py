@@ -28,6 +28,8 @@ from engine.train.history import RunHistory
 
 MAX_CELL_LABELS = 40  # more classes than this: the heatmap alone, no numbers in the cells
 LAYER_CURVES = 4
+#: the progress bar of an empty tab: what to do first
+NO_RUN = "no run yet: choose a data set on the left and press Start, or open a run in Runs"
 
 
 def _pen(i: int, width: float = 2.0, dash: bool = False, alpha: int = 255):
@@ -309,7 +311,7 @@ def progress_text(h: RunHistory) -> str:
         best = "" if math.isnan(f.best_val_acc) else f", best validation {f.best_val_acc:.1%}"
         return f"{f.status}: {f.epochs_done}/{h.epochs_total} epochs{best}{test}"
     if s is None:
-        return f"{h.status}: {len(h.epochs)}/{h.epochs_total} epochs" if h.status else "no run"
+        return f"{h.status}: {len(h.epochs)}/{h.epochs_total} epochs" if h.status else NO_RUN
     return (
         f"epoch {s.epoch}/{h.epochs_total}, step {s.step}/{s.steps_per_epoch}, "
         f"loss {s.loss:.3f}, {s.samples_per_s:.0f} samples/s, ETA {clock(h.eta_s)}"

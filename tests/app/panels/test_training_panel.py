@@ -246,3 +246,11 @@ def test_ui_stays_responsive_while_training(qapp):
     assert np.isfinite([r.p50_ms, r.p95_ms, r.max_ms]).all()
     assert 0 <= r.p50_ms <= r.p95_ms <= r.max_ms
     assert r.device == "cpu" and r.stop_latency_s > 0
+
+
+def test_an_empty_tab_says_what_to_do_and_has_nothing_to_export(panel, tmp_path):
+    from app.panels.training_views import NO_RUN
+
+    assert panel.progress.format() == NO_RUN and "press Start" in NO_RUN
+    assert not panel.export_plots_button.isEnabled()
+    assert not panel.report_button.isEnabled() and not panel.export_model_button.isEnabled()
