@@ -218,7 +218,10 @@ def test_batch_statistics_over_chunks_survive_a_large_offset():
     bn_a, bn_b = nn.BatchNorm2d(3), nn.BatchNorm2d(3)
     ya = conv_bn_pool(x, conv.weight, conv.bias, bn_a, pool="max", chunk=7)  # 6 uneven chunks
     yb = F.max_pool2d(bn_b(conv(x)), 2)
-    torch.testing.assert_close(ya, yb, rtol=1e-4, atol=1e-4)
+    # the convolution's outputs near 1000 carry float32 rounding of 6e-5 each, and chunks of 7
+    # round differently from the whole batch (a CPU's conv kernel picks its own blocking): a few
+    # ulps after normalising. A one-pass variance would be off by percents.
+    torch.testing.assert_close(ya, yb, rtol=0, atol=2e-3)
     torch.testing.assert_close(bn_a.running_var, bn_b.running_var, rtol=1e-5, atol=1e-6)
     torch.testing.assert_close(bn_a.running_mean, bn_b.running_mean)
 
