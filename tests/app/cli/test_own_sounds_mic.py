@@ -1,9 +1,9 @@
 """A person's own sounds, end to end, through a microphone: record, train with no options, listen.
 
-espeak-ng speaks five words in 20 voice variants into the test's PulseAudio null sink;
+espeak-ng speaks five words in 30 voice variants into the test's PulseAudio null sink;
 ``snn-explorer record`` captures them from the virtual microphone into a folder (one clip per
 utterance, each played when the command says it is recording); ``snn-explorer train --data
-folder:DIR --out RUN`` trains with no other option (the recipe sizes itself to the 100 clips);
+folder:DIR --out RUN`` trains with no other option (the recipe sizes itself to the 150 clips);
 ``snn-explorer listen`` on the virtual microphone then hears new utterances in voices that were
 not used for training (four voices, 20 utterances). The fraction heard right must be at least
 80 %.
@@ -28,10 +28,12 @@ from app.cli import main
 
 ROOT = Path(__file__).resolve().parents[3]
 WORDS = ("yes", "no", "left", "right", "stop")
-#: espeak-ng's accents and voice variants: 20 voices to train on (speed and pitch vary too) ...
+#: espeak-ng's accents and voice variants: 30 voices to train on (speed and pitch vary too) ...
 _ACCENTS = ("en-us", "en-gb", "en-gb-scotland", "en-gb-x-rp", "en-029")
 _TRAIN_VARIANTS = ("m1", "f1", "m3", "f2", "Andy", "m2", "f3", "m4", "Annie", "m6")
 _TRAIN_VARIANTS += ("m5", "f5", "Alex", "Diogo", "Gene", "Henrique", "Jacky", "Lee", "Mike", "adam")
+_TRAIN_VARIANTS += ("Alicia", "Andrea", "Benjamin", "Caleb", "David", "Ed", "Edward", "Hugo")
+_TRAIN_VARIANTS += ("Max", "Michael")
 TRAIN_VOICES = [
     (f"{_ACCENTS[i % 5]}+{v}", 140 + (7 * i) % 50, 30 + (13 * i) % 55)
     for i, v in enumerate(_TRAIN_VARIANTS)
@@ -59,7 +61,7 @@ def _speak(word: str, voice: tuple[str, int, int], path: Path) -> Path:
 def _record_word(pulse_server, word: str, clips: list[Path], out: Path) -> str:
     """``snn-explorer record`` of one class; each clip plays as the command starts recording it."""
     cmd = [sys.executable, "-m", "app.cli", "record", "--out", str(out), "--label", word]
-    cmd += ["--seconds", "1.5", "--count", str(len(clips)), "--pause", "0.5"]
+    cmd += ["--seconds", "1.3", "--count", str(len(clips)), "--pause", "0.3"]
     proc = subprocess.Popen(
         cmd, cwd=ROOT, env=dict(os.environ), stdout=subprocess.PIPE, text=True, bufsize=1
     )
