@@ -144,7 +144,7 @@ def _with_recipe(cfg, args):
         with open(args.config, "rb") as fh:
             explicit |= set(tomllib.load(fh))
     cfg, recipe = apply_recipe(cfg, open_source(cfg.data), explicit, twin=args.twin)
-    if recipe is not None and not args.quiet:
+    if recipe is not None and not args.quiet and _speaks():
         lines = list(recipe.reasons)
         if args.twin:
             lines.append(f"training the non-spiking twin {cfg.model}, all else equal")
@@ -153,6 +153,14 @@ def _with_recipe(cfg, args):
             lines.append("kept as you set them (they win over the above): " + kept)
         print("recipe: " + "\n        ".join(lines), file=sys.stderr)
     return cfg
+
+
+def _speaks() -> bool:
+    """True in a one-process run and in rank 0 of a job: what is said once per job."""
+    from engine.train.distributed import env_group
+
+    group = env_group()
+    return group is None or group.rank == 0
 
 
 def _kept_as_set(cfg, explicit) -> str:
@@ -253,7 +261,9 @@ def run(args) -> int:
     bar = _Bar(args.quiet)
 
     previous = stop_on_ctrl_c(
-        stop, bar.line, "stopping after this batch (checkpoint kept); Ctrl-C again to abort"
+        stop,
+        bar.line if _speaks() else (lambda _line: None),
+        "stopping after this batch (checkpoint kept); Ctrl-C again to abort",
     )
     epochs = cfg.epochs
     result = None

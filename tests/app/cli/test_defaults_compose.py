@@ -66,15 +66,18 @@ def _config(run) -> dict:
 @pytest.mark.parametrize("nproc", [1, 2])
 @pytest.mark.parametrize("kind", sorted(SETS))
 def test_each_recommended_model_trains_in_one_and_two_processes_recipe_on_and_off(
-    sets, kind, nproc, recipe, tmp_path, capsys
+    sets, kind, nproc, recipe, tmp_path, capfd
 ):
     folder, files = sets[kind]
     model = SETS[kind][2]
     run = tmp_path / "run"
-    argv = ["train", "--data", f"folder:{folder}", "--out", str(run), "--epochs", "2", "--quiet"]
+    argv = ["train", "--data", f"folder:{folder}", "--out", str(run), "--epochs", "2"]
     argv += ["--nproc", str(nproc)] if nproc > 1 else []
     argv += [] if recipe == "on" else ["--recipe", "off", "--model", model]
-    assert main(argv) == 0, capsys.readouterr().err
+    assert main(argv) == 0
+    said = capfd.readouterr()  # the ranks' output too (file descriptors, not sys.stdout)
+    assert said.err.count("recipe: ") == (recipe == "on")  # once per job, not once per rank
+    assert said.out.count(f"run folder {run}") == 1  # one summary
     cfg = _config(run)
     assert cfg["model"] == model and cfg["epochs"] == 2
     if recipe == "on":  # the whole recipe ran, mixup included, in every process
@@ -87,7 +90,7 @@ def test_each_recommended_model_trains_in_one_and_two_processes_recipe_on_and_of
     r = read_run(run)
     assert [h["epoch"] for h in r.history] == [1, 2]
     assert len([e for e in r.events if e.get("event") == "RunStarted"]) == 1  # one job, one run
-    _classify_reads(run, files[::5], capsys)
+    _classify_reads(run, files[::5], capfd)
 
 
 @pytest.mark.slow
