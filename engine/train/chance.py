@@ -116,20 +116,15 @@ def warning_from_metrics(metrics: dict) -> str | None:
 def warning_from_checkpoint(ckpt) -> str | None:
     """:func:`chance_warning` of a loaded checkpoint (``best.pt``: its validation history),
     for ``classify`` and the Live tab; ``None`` for checkpoints without a history."""
-    from engine.models.registry import TWINS
-
     m = ckpt.metrics or {}
-    history = list(m.get("history") or [])
-    if not history:
+    if not m.get("history"):
         return None
-    name = (ckpt.model or {}).get("name", "")
-    select = (ckpt.config or {}).get("select", "last")
-    return chance_warning(
-        n_classes=len(ckpt.class_names),
-        history=history,
-        best_epoch=_kept(history, select, (ckpt.state or {}).get("best_epoch")),
-        n_train=int(m.get("n_train") or 0),
-        n_val=int(m.get("n_val") or 0),
-        spiking=bool(m.get("spiking")),
-        twin=TWINS.get(name),
+    return warning_from_metrics(
+        {
+            **m,
+            "class_names": list(ckpt.class_names),
+            "model": (ckpt.model or {}).get("name", ""),
+            "config": {"select": (ckpt.config or {}).get("select", "last")},
+            "best_epoch": (ckpt.state or {}).get("best_epoch"),
+        }
     )

@@ -56,12 +56,7 @@ from engine.train import distributed
 from engine.train.amp import amp_context, describe_amp, resolve_amp
 from engine.train.checkpoint import load_checkpoint
 from engine.train.config import RunConfig, save_config
-from engine.train.crops import (
-    crop_frames,
-    crop_views,
-    mixup_batch,
-    random_crops,
-)
+from engine.train.crops import crop_frames, crop_views, mixup_batch, random_crops
 from engine.train.events import (
     Checkpointed,
     RunStarted,
@@ -387,13 +382,11 @@ class _Trainer:
             from engine.audio.augment import spec_augment
 
             xb = spec_augment(xb, self.augment, g)
-        # every process mixes the whole global batch with the same draws (g is seeded by
-        # (seed, epoch) alike in every rank), then keeps its rows: partners from any slice
+        # every rank mixes the whole global batch alike (g: seeded by seed and epoch), keeps its rows
         mix = mixup_batch(xb, cfg.mixup, g) if cfg.mixup > 0 else None
-        y_mix = None
         part = distributed.shard(len(idx), self.group)  # this process's rows of the batch
-        if mix is not None:
-            xb, y_mix = mix[0], yb[mix[1]][part].to(self.device, non_blocking=True)
+        y_mix = None if mix is None else yb[mix[1]][part].to(self.device, non_blocking=True)
+        xb = xb if mix is None else mix[0]
         xb = xb[part].to(self.device, non_blocking=True)
         yb = yb[part].to(self.device, non_blocking=True)
         lr = learning_rate(
